@@ -1,0 +1,24 @@
+"""Shared fixtures: run on the CPU always and on CUDA where it exists (`gpu` marker)."""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("COURSE_QUIET", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+CUDA = torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs CUDA; none on this machine")
+    for item in items:
+        if "gpu" in item.keywords and not CUDA:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request):
+    """Each test that takes `device` runs on the CPU and, marked `gpu`, on CUDA."""
+    return torch.device(request.param)
