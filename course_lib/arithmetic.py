@@ -108,10 +108,12 @@ def _resolve_padding(padding, kernel, strides, dilations):
 def conv_params(in_channels, out_channels, kernel_size, bias=True, groups=1) -> int:
     """Learnable parameters of a convolution: out * (in / groups) * prod(kernel) (+ out biases).
 
+    kernel_size: an int for a square 2-D kernel, or a tuple (kh, kw) / (kd, kh, kw).
+
     >>> conv_params(10, 5, 3)   # 5 filters of 3x3x10, plus 5 biases
     455
     """
-    kernel = _as_tuple(kernel_size, None, "kernel_size")
+    kernel = _as_tuple(kernel_size, 2 if isinstance(kernel_size, int) else None, "kernel_size")
     if in_channels % groups or out_channels % groups:
         raise ValueError(
             f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"

@@ -1,0 +1,151 @@
+"""Weight initialization schemes and the activation statistics that explain them.
+
+`init_(module, scheme)` initializes every Conv and Linear layer of a module:
+
+| scheme           | weight                                   | std                        |
+|------------------|------------------------------------------|----------------------------|
+| "zero"           | all zeros (symmetry is never broken)     | 0                          |
+| "normal"         | N(0, std^2) with a fixed small std       | std (default 0.01)         |
+| "xavier_uniform" | U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))                     |
+| "xavier_normal"  | N(0, s^2), s = gain * sqrt(2 / (fan_in + fan_out))                    |
+| "kaiming_uniform"| U(-a, a), a = gain * sqrt(3 / fan_in)                                 |
+| "kaiming_normal" | N(0, s^2), s = gain / sqrt(fan_in)  (He et al. 2015; gain sqrt(2) for ReLU) |
+
+Xavier uses gain 1 by default, its paper's choice for tanh-like units. Kaiming uses the
+gain of `nonlinearity` (sqrt(2) for ReLU): each ReLU halves the variance, and the gain
+doubles it back, so activations keep their scale through any depth. Biases start at zero.
+PyTorch's own default for Conv/Linear is *not* He init (it is kaiming_uniform with
+a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+SCHEMES = ("zero", "normal", "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+_GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0), "selu": 0.75}
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear": nn.Identity}
+
+
+def fans(weight: torch.Tensor) -> tuple[int, int]:
+    """(fan_in, fan_out) of a Linear (out, in) or Conv (out, in/groups, *kernel) weight."""
+    if weight.dim() < 2:
+        raise ValueError(f"fans need a weight with at least 2 dimensions (out, in, ...), got shape {tuple(weight.shape)}")
+    receptive = math.prod(weight.shape[2:])
+    return weight.shape[1] * receptive, weight.shape[0] * receptive
+
+
+def gain(nonlinearity: str) -> float:
+    """The gain that keeps the variance of activations after `nonlinearity`."""
+    if nonlinearity not in _GAINS:
+        raise ValueError(f"unknown nonlinearity {nonlinearity!r}; use one of {sorted(_GAINS)}")
+    return _GAINS[nonlinearity]
+
+
+def init_weight_(weight: torch.Tensor, scheme: str, std=0.01, nonlinearity="relu", generator=None) -> torch.Tensor:
+    """Fill one weight tensor in place with `scheme` (see the module docstring)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; use one of {SCHEMES}")
+    fan_in, fan_out = fans(weight)
+    with torch.no_grad():
+        if scheme == "zero":
+            return weight.zero_()
+        if scheme == "normal":
+            return weight.normal_(0.0, std, generator=generator)
+        if scheme.startswith("xavier"):
+            scale = math.sqrt(2.0 / (fan_in + fan_out))  # gain 1
+        else:
+            scale = gain(nonlinearity) / math.sqrt(fan_in)
+        if scheme.endswith("uniform"):
+            bound = math.sqrt(3.0) * scale  # U(-a, a) has std a / sqrt(3)
+            return weight.uniform_(-bound, bound, generator=generator)
+        return weight.normal_(0.0, scale, generator=generator)
+
+
+def init_(module: nn.Module, scheme: str, std=0.01, nonlinearity="relu", generator=None) -> nn.Module:
+    """Initialize every Conv and Linear layer inside `module` in place; biases to zero.
+
+    scheme: one of SCHEMES; std: for "normal"; nonlinearity: the gain for kaiming_*
+    ("relu", "tanh", "sigmoid", "linear", "selu"); generator: a torch.Generator on the
+    weights' device, for reproducible draws. Returns the module.
+    """
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    if not layers:
+        raise ValueError(f"{type(module).__name__} has no Linear or Conv layer to initialize")
+    for layer in layers:
+        init_weight_(layer.weight, scheme, std, nonlinearity, generator)
+        if layer.bias is not None:
+            with torch.no_grad():
+                layer.bias.zero_()
+    return module
+
+
+def deep_mlp(depth: int, width: int, activation="relu", in_features=None, out_features=None,
+             batch_norm=False) -> nn.Sequential:
+    """A deep fully connected network for initialization experiments.
+
+    depth Linear layers of `width` units, each followed by [BatchNorm1d] and the
+    activation ("relu", "tanh", "sigmoid", "linear"); `in_features` defaults to width;
+    `out_features` adds a final Linear classifier. Layers are named fc1, act1, fc2, ...
+    so activation statistics read by depth. Input (N, in_features).
+    """
+    if depth < 1 or width < 1:
+        raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)}")
+    layers = []
+    for i in range(1, depth + 1):
+        layers.append((f"fc{i}", nn.Linear(in_features or width if i == 1 else width, width)))
+        if batch_norm:
+            layers.append((f"bn{i}", nn.BatchNorm1d(width)))
+        layers.append((f"act{i}", _ACTIVATIONS[activation]()))
+    if out_features:
+        layers.append(("out", nn.Linear(width, out_features)))
+    return nn.Sequential(OrderedDict(layers))
+
+
+@dataclass
+class LayerStats:
+    """Statistics of one layer's output over a batch: mean, std and (optionally) values."""
+
+    name: str
+    type: str
+    mean: float
+    std: float
+    values: torch.Tensor | None = None
+
+
+def activation_stats(model: nn.Module, x: torch.Tensor, layers=None, keep_values=False) -> list[LayerStats]:
+    """Mean and standard deviation of the output of every leaf layer (or the named ones).
+
+    x: a batch for the model, e.g. (N, D) for `deep_mlp`. Forward hooks are removed
+    afterwards; the model runs without gradients in the mode it is in. keep_values keeps
+    each output (flattened, on the CPU) for histograms.
+    """
+    modules = dict(model.named_modules())
+    names = layers if layers is not None else [n for n, m in modules.items() if n and not list(m.children())]
+    missing = [n for n in names if n not in modules]
+    if missing:
+        raise ValueError(f"no layer named {missing}; valid names: {[n for n in modules if n]}")
+    stats: list[LayerStats] = []
+
+    def record(name):
+        def hook(module, inputs, output):
+            out = output.detach().float()
+            stats.append(LayerStats(name, type(module).__name__, out.mean().item(), out.std().item(),
+                                    out.flatten().cpu() if keep_values else None))
+        return hook
+
+    handles = [modules[n].register_forward_hook(record(n)) for n in names]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return stats

@@ -1,0 +1,67 @@
+"""Device choice, seeding and strict numerics."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib.device import get_device, seed_everything, strict_numerics
+
+
+def test_cpu_when_no_accelerator(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert get_device() == torch.device("cpu")
+
+
+def test_cuda_first_then_mps(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert get_device() == torch.device("mps")
+
+
+def test_environment_variable_overrides(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name,message", [("tpu9", "not a device name"), ("cuda", "CUDA is not available")])
+def test_bad_device_names_say_what_to_do(monkeypatch, name, message):
+    monkeypatch.setenv("COURSE_DEVICE", name)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=message):
+        get_device()
+
+
+def test_seed_everything_repeats_every_generator():
+    def draw():
+        generator = seed_everything(123)
+        return random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=generator).item()
+
+    assert draw() == draw()
+
+
+def test_strict_numerics_sets_and_restores():
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.are_deterministic_algorithms_enabled())
+    with strict_numerics():
+        assert not torch.backends.cuda.matmul.allow_tf32
+        assert not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cudnn.deterministic
+        assert torch.are_deterministic_algorithms_enabled()
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.are_deterministic_algorithms_enabled()) == before
+
+
+@pytest.mark.gpu
+def test_strict_numerics_makes_cuda_matmul_match_float64():
+    a = torch.randn(256, 256, device="cuda")
+    b = torch.randn(256, 256, device="cuda")
+    exact = (a.double() @ b.double()).float()
+    with strict_numerics():
+        strict = a @ b
+    assert (strict - exact).abs().max().item() < 1e-3
