@@ -1,15 +1,21 @@
 """The `course` command for instructors and students.
 
-    course build               the main job (`make course`): for now, the VGG16 table and
-                               the slides' worked example
-    course summary MODEL       per-layer table of a torchvision model (or "vgg16_style")
-    course example             the slides' worked example: conv layer vs fully connected
+    course build                 the main job (`make course`)
+    course generate [HW ...]     write assignments/ (student versions) from solutions/
+    course validate [HW ...]     solutions get full marks, released notebooks zero (exit 1 otherwise)
+    course grade DIR [--jobs N]  autograde DIR/<student>/<hw>/*.ipynb into gradebook.db
+    course feedback [HW ...]     HTML feedback for graded submissions, in feedback/
+    course export FILE.csv       one row per student and assignment
+    course check NOTEBOOK        a student runs the visible tests of their notebook
+    course summary MODEL         per-layer table of a torchvision model
+    course example               the slides' worked example: conv layer vs fully connected
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from course_lib import arithmetic
 
@@ -58,6 +64,71 @@ def _example(args) -> int:
     return 0
 
 
+def _root(args):
+    from course_lib.grading.course import find_root
+
+    return find_root(args.root)
+
+
+def _generate(args) -> int:
+    from course_lib.grading.course import generate
+
+    for hw in generate(_root(args), args.assignments):
+        print(f"generated assignments/{hw}/")
+    return 0
+
+
+def _validate(args) -> int:
+    from course_lib.grading.validate import validate
+
+    verdicts = validate(_root(args), args.assignments, jobs=args.jobs)
+    for v in verdicts:
+        mark = "ok  " if v.ok else "FAIL"
+        print(f"{mark} {v.assignment:24s} {v.version:10s} {v.score:g}/{v.max_score:g} (expected {v.expected:g})")
+    failed = [v for v in verdicts if not v.ok]
+    print(f"{len(verdicts) - len(failed)}/{len(verdicts)} as expected")
+    return 1 if failed else 0
+
+
+def _grade(args) -> int:
+    from course_lib.grading.runner import grade
+
+    def report(outcome):
+        status = "ok" if outcome.ok else "; ".join(outcome.problems)
+        print(f"{outcome.assignment:24s} {outcome.student:20s} {outcome.score:g}/{outcome.max_score:g}  "
+              f"{outcome.seconds:5.1f}s  {status}", flush=True)
+
+    outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, progress=report)
+    for reason in skipped:
+        print(f"skipped {reason}")
+    print(f"graded {len(outcomes)} submissions ({sum(not o.ok for o in outcomes)} with problems) into gradebook.db")
+    return 0
+
+
+def _feedback(args) -> int:
+    from course_lib.grading.course import generate_feedback
+
+    generate_feedback(_root(args), args.assignments)
+    print("feedback written to feedback/<student>/<assignment>/")
+    return 0
+
+
+def _export(args) -> int:
+    from course_lib.grading.course import export_csv
+
+    rows = export_csv(_root(args), Path(args.path))
+    print(f"wrote {rows} rows to {args.path}")
+    return 0
+
+
+def _check(args) -> int:
+    from course_lib.grading.selfcheck import check_notebook, format_report
+
+    results = check_notebook(Path(args.notebook))
+    print(format_report(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="course", description="dl-course: the CNN lecture's library, notebooks and homework")
     commands = top.add_subparsers(dest="command", required=True)
@@ -67,12 +138,38 @@ def parser() -> argparse.ArgumentParser:
     summary.add_argument("--input", default="3,224,224", help="C,H,W (default 3,224,224)")
     summary.set_defaults(run=_summary)
     commands.add_parser("example", help="the slides' conv vs fully connected example").set_defaults(run=_example)
+    for name, run, text in (("generate", _generate, "write assignments/ from solutions/"),
+                            ("validate", _validate, "check solutions get full marks and releases zero"),
+                            ("feedback", _feedback, "HTML feedback for graded submissions")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+        command.set_defaults(run=run)
+        if name == "validate":
+            command.add_argument("--jobs", type=int, default=1, help="parallel workers")
+    grade = commands.add_parser("grade", help="autograde a folder of submissions")
+    grade.add_argument("submissions", help="SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb")
+    grade.add_argument("--jobs", type=int, default=1, help="parallel workers (default 1)")
+    grade.set_defaults(run=_grade)
+    export = commands.add_parser("export", help="write grades as CSV")
+    export.add_argument("path", help="the CSV file to write, e.g. grades.csv")
+    export.set_defaults(run=_export)
+    check = commands.add_parser("check", help="run the visible tests of your notebook")
+    check.add_argument("notebook")
+    check.set_defaults(run=_check)
+    for command in commands.choices.values():
+        command.add_argument("--root", default=".", help="the course root (default: here or a parent)")
     return top
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    return args.run(args)
+    from course_lib.grading.course import CourseError
+
+    try:
+        return args.run(args)
+    except (CourseError, ValueError) as error:
+        print(f"course: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

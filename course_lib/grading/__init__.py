@@ -1,0 +1,17 @@
+"""Grading: the checkers homework tests call, the forbidden-API guard, and the course's
+nbgrader plumbing (generate, validate, grade, feedback, export, check)."""
+
+from course_lib.grading.arithmetic_checks import (
+    check_conv_forward, check_conv_output_size, check_conv_params, check_maxpool_backward, check_vgg_params,
+)
+from course_lib.grading.compare import CheckFailure
+from course_lib.grading.guard import ForbiddenCallError
+from course_lib.grading.layer_checks import (
+    check_batchnorm_backward, check_batchnorm_forward, check_dropout_forward, check_init_std,
+)
+
+__all__ = [
+    "CheckFailure", "ForbiddenCallError",
+    "check_conv_output_size", "check_conv_params", "check_vgg_params", "check_conv_forward", "check_maxpool_backward",
+    "check_batchnorm_forward", "check_batchnorm_backward", "check_dropout_forward", "check_init_std",
+]

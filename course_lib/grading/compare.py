@@ -1,0 +1,88 @@
+"""The core of every checker: run the student's function, compare with the reference,
+and fail with a message that teaches.
+
+A failure is an `AssertionError` that says which case failed (its inputs), by how much,
+and what to look at. The student's function runs with warnings silenced and its stderr
+sent to stdout, because nbgrader counts any text on stderr in a test cell as a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import warnings
+
+import torch
+
+from course_lib.device import get_device, strict_numerics
+
+
+class CheckFailure(AssertionError):
+    """A checker's verdict: the student's answer differs from the reference."""
+
+
+def grading_device() -> torch.device:
+    """The device checks run on: `COURSE_DEVICE`, else cuda, mps or cpu."""
+    return get_device()
+
+
+def grading_dtype(device: torch.device) -> torch.dtype:
+    """float64 wherever it exists (MPS has no float64)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+@contextlib.contextmanager
+def quiet_and_strict():
+    """No warnings, no stderr, no TF32: what every checker wraps around the student's code."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout), strict_numerics():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def call_student(fn, args, case: str, name: str):
+    """Call the student's function; an exception becomes a failure naming the case."""
+    if not callable(fn):
+        raise CheckFailure(f"{name} is not a function (got {type(fn).__name__}); run the cell that defines it")
+    try:
+        return fn(*args)
+    except AssertionError:
+        raise
+    except NotImplementedError as error:
+        raise CheckFailure(f"{name} is not implemented yet ({error or 'NotImplementedError'})") from None
+    except Exception as error:  # the student's bug, reported as a failed case
+        raise CheckFailure(f"case {case}: {name} raised {type(error).__name__}: {error}") from None
+
+
+def random_tensor(generator: torch.Generator, *shape, device=None, dtype=None):
+    """Standard-normal values drawn on the CPU (the same on every device), then moved."""
+    device = device or grading_device()
+    values = torch.randn(*shape, generator=generator, dtype=torch.float64)
+    return values.to(device=device, dtype=dtype or grading_dtype(device))
+
+
+def expect_equal(actual, expected, case: str, what: str, hint: str = ""):
+    """Exact equality for ints, tuples and other plain values."""
+    if actual != expected:
+        raise CheckFailure(f"case {case}: {what} should be {expected!r}, got {actual!r}. {hint}".rstrip())
+
+
+def expect_close(actual, expected: torch.Tensor, case: str, what: str, hint: str = "", atol=1e-6, rtol=1e-5):
+    """Tensors equal within tolerance, with the shape, dtype and worst error reported."""
+    if not isinstance(actual, torch.Tensor):
+        raise CheckFailure(f"case {case}: {what} should be a torch.Tensor, got {type(actual).__name__}")
+    if tuple(actual.shape) != tuple(expected.shape):
+        raise CheckFailure(
+            f"case {case}: {what} should have shape {tuple(expected.shape)}, got {tuple(actual.shape)}. {hint}".rstrip()
+        )
+    actual = actual.detach().to(device=expected.device, dtype=expected.dtype)
+    difference = (actual - expected).abs()
+    allowed = atol + rtol * expected.abs()
+    if not bool(torch.all(difference <= allowed)) or bool(torch.isnan(actual).any()):
+        worst = int(torch.nan_to_num(difference - allowed, nan=float("inf")).argmax())
+        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), expected.shape))
+        raise CheckFailure(
+            f"case {case}: {what} differs from the reference by up to {float(torch.nan_to_num(difference, nan=float('inf')).max()):.3g} "
+            f"(allowed {atol:g} + {rtol:g} x |value|); first bad entry at index {index}: "
+            f"yours {float(actual[index]):.6g}, expected {float(expected[index]):.6g}. {hint}".rstrip()
+        )

@@ -1,0 +1,40 @@
+"""nbgrader configuration: the repository root is the course root.
+
+solutions/<hw>/   the instructor's source notebooks (solutions and hidden tests)
+assignments/<hw>/ the student versions, written by `course generate` (nbgrader's release)
+"""
+
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+
+from course_lib.grading.feedback import HideTestCode
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.course_id = "dl-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Each cell may run for at most 120 s; a notebook that hangs is interrupted, graded, and
+# the batch goes on.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True
+c.Execute.raise_on_iopub_timeout = False
+
+# nbgrader fails a test cell with any text on stderr; these warnings are harmless.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"(?s)^(?:[^\n]*(?:Warning|warn)[^\n]*\n?(?:  [^\n]*\n?)*)+$"  # only warning lines and their context
+)
+
+# Locked and test cells that a student deleted are put back from the source.
+c.OverwriteCells.add_missing_cells = True
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Feedback shows grades and messages, never the hidden tests' code.
+c.ClearHiddenTests.enforce_metadata = False
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, HideTestCode, CSSHTMLHeaderPreprocessor]
