@@ -1,0 +1,112 @@
+"""Time `course_lib.visualize.occlusion_map` against captum's `Occlusion.attribute` for the
+same output, both batching the occluded images (ours `batch_size`, captum's
+`perturbations_per_eval`, the same number).
+
+Prints `name: value` lines per case: both times (median of repeats, runs interleaved),
+the ratio ours / captum (<= 1 means ours is at least as fast) and the largest difference
+between the two maps. Exits 1 if the maps differ or ours is slower than captum in a case.
+
+    .venv/bin/python benchmarks/bench_occlusion.py [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from captum.attr import Occlusion  # noqa: E402
+
+from course_lib.visualize import occlusion_map  # noqa: E402
+
+BATCH = 64
+SLACK = 1.05  # timing noise on a shared machine; a real regression is far larger
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 8 * 8, 10),
+    )
+
+
+def resnet18() -> nn.Module:
+    from torchvision.models import resnet18 as build
+
+    return build(weights=None, num_classes=10)
+
+
+CASES = [
+    # name, model builder, image shape, window, stride, repeats
+    ("small_cnn_32px_w4_s2", small_cnn, (3, 32, 32), (3, 4, 4), (3, 2, 2), 7),
+    ("small_cnn_32px_w5_s3_per_channel", small_cnn, (3, 32, 32), (1, 5, 5), (1, 3, 3), 7),
+    ("resnet18_48px_w8_s4", resnet18, (3, 48, 48), (3, 8, 8), (3, 4, 4), 3),
+]
+
+
+def time_once(fn) -> tuple[float, torch.Tensor]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def run_case(name, build, shape, window, stride, repeats) -> bool:
+    torch.manual_seed(0)
+    model = build().eval()
+    image = torch.rand(shape)
+    ours_fn = lambda: occlusion_map(model, image, 3, window, stride, baseline=0.0, batch_size=BATCH)  # noqa: E731
+    captum = Occlusion(model)
+    theirs_fn = lambda: captum.attribute(  # noqa: E731
+        image[None], sliding_window_shapes=window, strides=stride, baselines=0.0, target=3,
+        perturbations_per_eval=BATCH,
+    )[0]
+    ours_fn(), theirs_fn()  # warm up both (allocator, kernels)
+    ours_times, theirs_times = [], []
+    for _ in range(repeats):
+        t, ours = time_once(ours_fn)
+        ours_times.append(t)
+        t, theirs = time_once(theirs_fn)
+        theirs_times.append(t)
+    ours_s, theirs_s = statistics.median(ours_times), statistics.median(theirs_times)
+    difference = (ours - theirs).abs().max().item()
+    scale = theirs.abs().max().item()
+    positions = 1
+    for n, w, s in zip(shape, window, stride):
+        positions *= -(-(n - w) // s) + 1
+    print(f"{name}.occlusions: {positions}")
+    print(f"{name}.ours_s: {ours_s:.4f}")
+    print(f"{name}.captum_s: {theirs_s:.4f}")
+    print(f"{name}.ratio_ours_over_captum: {ours_s / theirs_s:.3f}")
+    print(f"{name}.max_abs_difference: {difference:.2e}")
+    same = difference <= 1e-4 * max(1.0, scale)
+    faster = ours_s <= theirs_s * SLACK
+    if not same:
+        print(f"{name}.error: the maps differ by {difference:.2e}", file=sys.stderr)
+    if not faster:
+        print(f"{name}.error: ours is slower than captum", file=sys.stderr)
+    return same and faster
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="occlusion_map against captum's Occlusion")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice; 1 gives steadier times on a busy machine)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch_threads: {torch.get_num_threads()}")
+    print(f"batch: {BATCH}")
+    ok = [run_case(*case) for case in CASES]
+    return 0 if all(ok) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
