@@ -9,9 +9,13 @@ from course_lib.grading.guard import ForbiddenCallError
 from course_lib.grading.layer_checks import (
     check_batchnorm_backward, check_batchnorm_forward, check_dropout_forward, check_init_std,
 )
+from course_lib.grading.transfer_checks import (
+    check_augment, check_extract_features, check_linear_classifier, check_lora_linear, check_tta_flip,
+)
 
 __all__ = [
     "CheckFailure", "ForbiddenCallError",
     "check_conv_output_size", "check_conv_params", "check_vgg_params", "check_conv_forward", "check_maxpool_backward",
     "check_batchnorm_forward", "check_batchnorm_backward", "check_dropout_forward", "check_init_std",
+    "check_augment", "check_tta_flip", "check_extract_features", "check_linear_classifier", "check_lora_linear",
 ]
