@@ -13,7 +13,8 @@ from course_lib import layers
 from course_lib.grading import (
     CheckFailure, ForbiddenCallError, check_batchnorm_backward, check_batchnorm_forward, check_conv_forward,
     check_conv_output_size, check_conv_params, check_dropout_forward, check_init_std, check_maxpool_backward,
-    check_vgg_params,
+    check_vgg_params, check_augment, check_tta_flip, check_extract_features, check_linear_classifier, check_lora_linear,
+    check_occlusion_map, check_receptive_box, check_knn_accuracy, check_tsne_map,
 )
 from course_lib.grading.guard import forbid
 
@@ -198,8 +199,134 @@ def test_the_guard_restores_the_previous_profiler():
     assert sys.getprofile() is None
 
 
+# -- hw3 and hw4 checkers -----------------------------------------------------------------------
+
+def _augment(images, labels, generator):
+    n, _, h, w = images.shape
+    flips = torch.rand(n, generator=generator) < 0.5
+    shifts = torch.randint(0, 5, (n, 2), generator=generator)
+    padded = F.pad(torch.where(flips[:, None, None, None], images.flip(-1), images), (2, 2, 2, 2))
+    return torch.stack([padded[i, :, t:t + h, s:s + w] for i, (t, s) in enumerate(shifts.tolist())]), labels
+
+
+class _LoRA(torch.nn.Module):
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base, self.scale, self.merged = base.requires_grad_(False), alpha / r, False
+        self.A = torch.nn.Parameter(torch.randn(r, base.in_features, dtype=base.weight.dtype) / 10)
+        self.B = torch.nn.Parameter(torch.zeros(base.out_features, r, dtype=base.weight.dtype))
+
+    def forward(self, x):
+        return self.base(x) + (0 if self.merged else self.scale * x @ self.A.T @ self.B.T)
+
+    def merge(self):
+        self.base.weight.data += self.scale * self.B.data @ self.A.data
+        self.merged = True
+
+
+def _occlusion(model, image, target, window, stride, baseline=0.0):
+    _, h, w = image.shape
+    total, count = torch.zeros_like(image), torch.zeros_like(image)
+    with torch.no_grad():
+        reference = model(image[None])[0, target]
+        for top in range(0, stride[0] * (math.ceil((h - window[0]) / stride[0]) + 1), stride[0]):
+            for left in range(0, stride[1] * (math.ceil((w - window[1]) / stride[1]) + 1), stride[1]):
+                x = image.clone()
+                x[:, top:top + window[0], left:left + window[1]] = baseline
+                total[:, top:top + window[0], left:left + window[1]] += reference - model(x[None])[0, target]
+                count[:, top:top + window[0], left:left + window[1]] += 1
+    return total / count
+
+
+def _box(layers, position, size):
+    first, last = list(position), list(position)
+    for k, s, p in reversed(layers):
+        first = [f * s - p for f in first]
+        last = [v * s - p + k - 1 for v in last]
+    return tuple((max(f, 0), min(v + 1, n)) for f, v, n in zip(first, last, size))
+
+
+def _knn(points, labels, k):
+    from sklearn.neighbors import NearestNeighbors
+    points, labels = torch.as_tensor(points).numpy(), torch.as_tensor(labels).numpy()
+    neighbours = NearestNeighbors(n_neighbors=k + 1).fit(points).kneighbors(points, return_distance=False)[:, 1:]
+    votes = [max(sorted(set(labels[row])), key=list(labels[row]).count) for row in neighbours]
+    return float((torch.tensor(votes) == torch.as_tensor(labels)).double().mean())
+
+
+def _tsne(features, seed):
+    from sklearn.manifold import TSNE
+    return TSNE(init="pca", learning_rate="auto", random_state=seed).fit_transform(features.numpy())
+
+
+def _classifier(features, labels):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(features.numpy(), labels.numpy())
+
+
+def _features(backbone, images):
+    backbone.eval()
+    with torch.no_grad():
+        return backbone.head[:-1](backbone.features(images))
+
+
+HW34_CORRECT = [
+    (check_augment, (_augment,)), (check_tta_flip, (lambda m, x: (m(x) + m(x.flip(3))).detach() / 2,)),
+    (check_extract_features, (_features,)), (check_linear_classifier, (_classifier,)), (check_lora_linear, (_LoRA,)),
+    (check_occlusion_map, (_occlusion,)), (check_receptive_box, (_box,)), (check_knn_accuracy, (_knn,)),
+    (check_tsne_map, (_tsne,)),
+]
+
+
+@pytest.mark.parametrize("checker,answers", HW34_CORRECT, ids=[c.__name__ for c, _ in HW34_CORRECT])
+def test_hw3_hw4_correct_answers_pass(checker, answers):
+    checker(*answers)
+
+
+HW34_MISTAKES = [
+    (check_augment, (lambda x, y, g: (_augment(x, y, g)[0], y.flip(0)),), "labels"),
+    (check_augment, (lambda x, y, g: (x.flip(-2), y),), "flip"),
+    (check_tta_flip, (lambda m, x: m(x).detach(),), "averaged logits"),
+    (check_extract_features, (lambda b, x: b(x).detach(),), "features"),
+    (check_linear_classifier, (lambda f, y: type("Majority", (), {"predict": lambda self, f: torch.zeros(len(f))})(),), "held-out"),
+    (check_occlusion_map, (lambda *a: _occlusion(*a) * 2,), "occlusion map"),
+    (check_receptive_box, (lambda layers, pos, size: tuple((a, b + 1) for a, b in _box(layers, pos, size)),), "box"),
+    (check_knn_accuracy, (lambda p, y, k: 1.0,), "accuracy"),
+    (check_tsne_map, (lambda f, seed: torch.rand(len(f), 2).numpy(),), "trustworthiness"),
+]
+
+
+@pytest.mark.parametrize("checker,answers,named", HW34_MISTAKES, ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(HW34_MISTAKES)])
+def test_hw3_hw4_mistakes_fail(checker, answers, named):
+    with pytest.raises(CheckFailure, match=named):
+        checker(*answers)
+
+
+def test_lora_without_zero_b_fails():
+    class Noisy(_LoRA):
+        def __init__(self, base, r, alpha):
+            super().__init__(base, r, alpha)
+            self.B.data.normal_()
+
+    with pytest.raises(CheckFailure, match="at initialization"):
+        check_lora_linear(Noisy)
+
+
+def test_captum_is_forbidden_in_the_occlusion_exercise():
+    from captum.attr import Occlusion
+
+    def by_captum(model, image, target, window, stride, baseline=0.0):
+        return Occlusion(model).attribute(image[None], sliding_window_shapes=(image.shape[0], *window),
+                                          strides=(image.shape[0], *stride), target=target, baselines=baseline)[0]
+
+    with pytest.raises(ForbiddenCallError, match="attribute"):
+        check_occlusion_map(by_captum)
+
+
 @pytest.mark.gpu
 def test_checkers_pass_on_cuda(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cuda")
-    for checker, answers in CORRECT:
+    for checker, answers in CORRECT + HW34_CORRECT:
         checker(*answers)

@@ -12,10 +12,14 @@ from course_lib.grading.layer_checks import (
 from course_lib.grading.transfer_checks import (
     check_augment, check_extract_features, check_linear_classifier, check_lora_linear, check_tta_flip,
 )
+from course_lib.grading.visualize_checks import (
+    check_knn_accuracy, check_occlusion_map, check_receptive_box, check_tsne_map,
+)
 
 __all__ = [
     "CheckFailure", "ForbiddenCallError",
     "check_conv_output_size", "check_conv_params", "check_vgg_params", "check_conv_forward", "check_maxpool_backward",
     "check_batchnorm_forward", "check_batchnorm_backward", "check_dropout_forward", "check_init_std",
     "check_augment", "check_tta_flip", "check_extract_features", "check_linear_classifier", "check_lora_linear",
+    "check_occlusion_map", "check_receptive_box", "check_knn_accuracy", "check_tsne_map",
 ]
