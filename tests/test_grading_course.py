@@ -176,7 +176,7 @@ def test_feedback_and_export(course, batch, tmp_path):
     generate_feedback(course)
     page = course / "feedback" / "typical_mistakes" / "hw1_cnn_arithmetic" / "hw1_cnn_arithmetic.html"
     text = page.read_text()
-    assert "the output size should be" in text      # the checker's message reaches the student
+    assert "should stay 90x90" in text      # the failed test's message reaches the student
     assert "HIDDEN TESTS" not in text and "seed=3141" not in text
     rows = export_csv(course, tmp_path / "grades.csv")
     table = list(csv.DictReader(open(tmp_path / "grades.csv")))
