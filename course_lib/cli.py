@@ -46,11 +46,15 @@ def model_summary(name: str, input_size=(3, 224, 224)) -> str:
 
 
 def _build(args) -> int:
-    print("VGG16 at 224x224: where the parameters and the compute live\n")
-    print(model_summary("vgg16"))
-    print("\nThe slides' worked example\n")
+    from course_lib.build import build_course, summary_table
+    from course_lib.grading.course import find_root
+
+    print("The slides' worked example\n")
     print(worked_example())
-    return 0
+    report = build_course(find_root(args.root), Path(args.out), fast=args.fast or None, jobs=args.jobs,
+                          say=lambda line: print(line, flush=True))
+    print(summary_table(report))
+    return 0 if all(r.ok for r in report.lectures) else 1
 
 
 def _summary(args) -> int:
@@ -132,7 +136,11 @@ def _check(args) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="course", description="dl-course: the CNN lecture's library, notebooks and homework")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="the main job: build the course").set_defaults(run=_build)
+    build = commands.add_parser("build", help="the main job: lectures as HTML, homework generated, samples graded")
+    build.add_argument("--out", default="build", help="output folder (default build/)")
+    build.add_argument("--fast", action="store_true", help="shrink epochs and data, like COURSE_FAST=1")
+    build.add_argument("--jobs", type=int, default=None, help="grading workers (default: up to 2)")
+    build.set_defaults(run=_build)
     summary = commands.add_parser("summary", help="per-layer table of a torchvision model")
     summary.add_argument("model", help="a torchvision model name, e.g. vgg16")
     summary.add_argument("--input", default="3,224,224", help="C,H,W (default 3,224,224)")

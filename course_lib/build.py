@@ -1,0 +1,77 @@
+"""`course build`, the main job (`make course`): the lectures as HTML, the homework
+generated, the shipped sample submissions graded, grades as CSV and HTML feedback.
+
+Everything is written under `build/`:
+
+    build/lectures/index.html, <notebook>.html   the executed lecture notebooks
+    build/course/                                 a scratch nbgrader course (gradebook, autograded/)
+    build/grades.csv                              one row per sample student and assignment
+    build/feedback/<student>/<hw>/<hw>.html       what each student would receive
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_lib.grading.course import CONFIG, export_csv, generate, generate_feedback
+from course_lib.grading.runner import Outcome, grade
+from course_lib.lectures import LectureResult, build_lectures
+
+
+@dataclass
+class BuildReport:
+    lectures: list[LectureResult]
+    outcomes: list[Outcome]
+    grades_csv: Path
+    feedback: Path
+
+
+def _scratch_course(root: Path, course: Path) -> Path:
+    if course.exists():
+        shutil.rmtree(course)
+    course.mkdir(parents=True)
+    shutil.copy(root / CONFIG, course / CONFIG)
+    shutil.copytree(root / "solutions", course / "solutions")
+    return course
+
+
+def build_course(root: Path, out: Path, fast: bool | None = None, jobs: int | None = None, say=print) -> BuildReport:
+    """Run the whole main job; `say` receives one line per step as it finishes."""
+    root, out = Path(root).resolve(), Path(out).resolve()
+    fast = os.environ.get("COURSE_FAST") == "1" if fast is None else fast
+    jobs = jobs or min(2, os.cpu_count() or 1)
+    say(f"lectures: executing notebooks/ into {out / 'lectures'}{' (COURSE_FAST=1)' if fast else ''}")
+    lectures = build_lectures(root / "notebooks", out / "lectures", fast=fast, check=False,
+                              progress=lambda r: say(f"  {r.name:28s} {r.seconds:6.1f}s  {'ok' if r.ok else r.errors[0]}"))
+    course = _scratch_course(root, out / "course")
+    say(f"homework: generating {', '.join(generate(course))}")
+    say(f"grading examples/submissions with {jobs} workers")
+    outcomes, _ = grade(course, root / "examples" / "submissions", jobs=jobs,
+                        progress=lambda o: say(f"  {o.assignment:24s} {o.student:18s} {o.score:g}/{o.max_score:g}"))
+    generate_feedback(course)
+    feedback = out / "feedback"
+    if feedback.exists():
+        shutil.rmtree(feedback)
+    shutil.copytree(course / "feedback", feedback)
+    grades_csv = out / "grades.csv"
+    export_csv(course, grades_csv)
+    return BuildReport(lectures, outcomes, grades_csv, feedback)
+
+
+def summary_table(report: BuildReport) -> str:
+    """The closing table: lectures with their run time, then grades per student and assignment."""
+    lines = ["", "lecture                       seconds  status"]
+    lines += [f"{r.name:28s} {r.seconds:8.1f}  {'ok' if r.ok else 'FAILED'}" for r in report.lectures]
+    students = sorted({o.student for o in report.outcomes})
+    assignments = sorted({o.assignment for o in report.outcomes})
+    scores = {(o.student, o.assignment): o for o in report.outcomes}
+    lines += ["", "student".ljust(18) + "".join(a.split("_")[0].rjust(8) for a in assignments)]
+    for student in students:
+        cells = [scores.get((student, a)) for a in assignments]
+        lines.append(student.ljust(18) + "".join((f"{o.score:g}/{o.max_score:g}" if o else "-").rjust(8) for o in cells))
+    lines += ["", f"lectures: {report.lectures[0].html.parent / 'index.html' if report.lectures else '-'}",
+              f"grades:   {report.grades_csv}", f"feedback: {report.feedback}/<student>/<assignment>/"]
+    return "\n".join(lines)
