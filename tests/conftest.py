@@ -1,6 +1,9 @@
 """Shared fixtures: run on the CPU always and on CUDA where it exists (`gpu` marker)."""
 
 import os
+import socket
+import urllib.error
+import urllib.request
 
 import pytest
 import torch
@@ -22,3 +25,19 @@ def pytest_collection_modifyitems(config, items):
 def device(request):
     """Each test that takes `device` runs on the CPU and, marked `gpu`, on CUDA."""
     return torch.device(request.param)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection attempt fails at once, as on a machine without network."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    def refuse_url(*args, **kwargs):
+        raise urllib.error.URLError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse_url)
+    monkeypatch.setattr(torch.hub, "urlopen", refuse_url)

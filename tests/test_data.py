@@ -3,10 +3,7 @@ scikit-learn's digits, scikit-image's images, torchvision's transforms."""
 
 import gzip
 import shutil
-import socket
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -18,19 +15,6 @@ from course_lib import data
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # published label counts
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every connection attempt fails at once, as on a machine without network."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled by the test")
-
-    def refuse_url(*args, **kwargs):
-        raise urllib.error.URLError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse_url)
 
 
 def _assert_item_conventions(dataset, channels, size):

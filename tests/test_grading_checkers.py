@@ -77,7 +77,6 @@ def batchnorm_forward(x, gamma, beta, p):
 def batchnorm_backward(dout, x, gamma, eps=1e-5):
     dims = [0] if x.dim() == 2 else [0, 2, 3]
     view = [1, -1] + [1] * (x.dim() - 2)
-    m = x.numel() / x.shape[1]
     xhat = (x - x.mean(dims, keepdim=True)) / (x.var(dims, unbiased=False, keepdim=True) + eps).sqrt()
     inv = 1 / (x.var(dims, unbiased=False, keepdim=True) + eps).sqrt()
     g = dout * gamma.view(view)

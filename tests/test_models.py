@@ -3,11 +3,8 @@ outputs), published parameter counts, plain functional ops, and the backbone man
 
 import json
 import shutil
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import torch
@@ -21,20 +18,6 @@ from course_lib.device import strict_numerics
 PUBLISHED_PARAMS = {"vgg11": 132_863_336, "vgg16": 138_357_544}  # torchvision model docs
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every connection attempt fails at once, as on a machine without network."""
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled by the test")
-
-    def refuse_url(*args, **kwargs):
-        raise urllib.error.URLError("network disabled by the test")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse_url)
-    monkeypatch.setattr(torch.hub, "urlopen", refuse_url)
 
 
 def _count(model: nn.Module) -> int:

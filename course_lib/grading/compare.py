@@ -9,7 +9,6 @@ sent to stdout, because nbgrader counts any text on stderr in a test cell as a f
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 import warnings
 

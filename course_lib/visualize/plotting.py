@@ -206,12 +206,7 @@ def plot_occlusion(image, attribution, *, alpha: float = 0.6, title: str | None 
     axes[2].imshow(picture, cmap="gray" if picture.ndim == 2 else None)
     axes[2].imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=alpha)
     axes[2].set_title("overlay")
-    for ax in axes:
-        _image_axes_off(ax)
-    fig.colorbar(shown, ax=axes[1:], shrink=0.8)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish_overlay(fig, axes, shown, title)
 
 
 def plot_occlusion_probability(image, probability, window: Sequence[int], stride: int | Sequence[int], *,
@@ -240,12 +235,7 @@ def plot_occlusion_probability(image, probability, window: Sequence[int], stride
     axes[2].set_xlim(-0.5, picture.shape[1] - 0.5)
     axes[2].set_ylim(picture.shape[0] - 0.5, -0.5)
     axes[2].set_title("overlay (occluder centres)")
-    for ax in axes:
-        _image_axes_off(ax)
-    fig.colorbar(shown, ax=axes[1:], shrink=0.8)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _finish_overlay(fig, axes, shown, title)
 
 
 def _drop_batch(image):
@@ -289,6 +279,16 @@ def plot_top_patches(images, patches, *, ncols: int | None = None, title: str | 
         crop = to_display(images[patch.image_index][:, r0:r1, c0:c1])
         ax.imshow(crop, cmap="gray" if crop.ndim == 2 else None, interpolation="nearest")
         ax.set_title(f"#{patch.image_index}: {patch.activation:.2f}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _finish_overlay(fig, axes, shown, title):
+    """Shared ending of the occlusion plots: no ticks, one colour bar, an optional title."""
+    for ax in axes:
+        _image_axes_off(ax)
+    fig.colorbar(shown, ax=axes[1:], shrink=0.8)
     if title:
         fig.suptitle(title)
     return fig
