@@ -201,3 +201,18 @@ def test_parallel_grades_equal_serial_stock_nbgrader(course, batch, tmp_path):
 def test_unknown_assignment_is_a_clear_error(course):
     with pytest.raises(CourseError, match="unknown assignment"):
         generate(course, ["hw9"])
+
+
+def test_student_self_check_reports_each_question(tmp_path):
+    from course_lib.grading.selfcheck import check_notebook, format_report
+
+    hw = "hw1_cnn_arithmetic"
+    shutil.copy(EXAMPLES / "typical_mistakes" / hw / f"{hw}.ipynb", tmp_path / "mine.ipynb")
+    before = (tmp_path / "mine.ipynb").read_bytes()
+    results = {r.name: r for r in check_notebook(tmp_path / "mine.ipynb")}
+    assert (tmp_path / "mine.ipynb").read_bytes() == before  # the student's file is not touched
+    assert set(results) == {"test_conv_output_size", "test_conv_params", "test_vgg_params", "test_conv_forward", "test_maxpool_backward"}
+    assert not results["test_conv_output_size"].passed and "should stay 90x90" in results["test_conv_output_size"].message
+    assert results["test_conv_forward"].passed
+    report = format_report(list(results.values()))
+    assert "FAIL  test_conv_params" in report and "PASS  test_conv_forward" in report
