@@ -32,6 +32,8 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 KEY_OUTPUTS = {
     "01_cnn_anatomy": ["455", "3,280,540,500", "138,357,544", "rel_error"],
     "02_visualizing_cnns": ["trustworthiness", "dead channels", "p(true class)"],
+    "03_transfer_learning": ["linear probe on digits 5-9", "r (in + out)", "max |logits unmerged - merged|",
+                             "scratch", "linear_probe", "finetune_last", "finetune_all", "lora"],
     "04_training_tricks": ["test accuracy by augmentation", "TTA view", "held-out accuracy after",
                            "classic", "inverted", "dropout p"],
 }
