@@ -95,17 +95,10 @@ def _validate(args) -> int:
 
 
 def _grade(args) -> int:
-    from course_lib.grading.runner import grade
+    from course_lib.grading.runner import grade, summary_table
 
-    def report(outcome):
-        status = "ok" if outcome.ok else "; ".join(outcome.problems)
-        print(f"{outcome.assignment:24s} {outcome.student:20s} {outcome.score:g}/{outcome.max_score:g}  "
-              f"{outcome.seconds:5.1f}s  {status}", flush=True)
-
-    outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, progress=report)
-    for reason in skipped:
-        print(f"skipped {reason}")
-    print(f"graded {len(outcomes)} submissions ({sum(not o.ok for o in outcomes)} with problems) into gradebook.db")
+    outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, executor=args.executor)
+    print(summary_table(outcomes, skipped))
     return 0
 
 
@@ -157,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="autograde a folder of submissions")
     grade.add_argument("submissions", help="SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb")
     grade.add_argument("--jobs", type=int, default=1, help="parallel workers (default 1)")
+    grade.add_argument("--executor", choices=("sandbox", "nbgrader"), default="sandbox",
+                       help="sandbox: warm, sandboxed workers (default); nbgrader: stock autograde per submission")
     grade.set_defaults(run=_grade)
     export = commands.add_parser("export", help="write grades as CSV")
     export.add_argument("path", help="the CSV file to write, e.g. grades.csv")

@@ -130,6 +130,19 @@ def read_scores(url: str, assignment: str | None = None) -> list[SubmissionScore
     return sorted(out, key=lambda s: (s.assignment, s.student))
 
 
+def zero_unscored(gradebook: Gradebook, assignment: str, student: str) -> tuple[float, float]:
+    """Score 0 for every test cell of a submission that has no score yet (a notebook that
+    was missing or could not run); commit; return the submission's (score, max_score)."""
+    submission = gradebook.find_submission(assignment, student)
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            if grade.auto_score is None and grade.manual_score is None:
+                grade.auto_score, grade.needs_manual_grade = 0.0, False
+    gradebook.db.commit()
+    submission = gradebook.find_submission(assignment, student)
+    return float(submission.score), float(submission.max_score)
+
+
 def export_csv(root: Path, path: Path) -> int:
     """One row per student and assignment: score, max, percent and each test cell's score."""
     scores = read_scores(db_url(root))

@@ -1,5 +1,16 @@
-"""`course grade`: autograde every submission through nbgrader, in parallel workers, into
-one gradebook.
+"""`course grade`: autograde every submission, in parallel sandboxed workers, into one
+gradebook.
+
+Two executors share this module:
+
+* `executor="sandbox"` (the default): the grading process sanitizes each notebook against
+  the gradebook (`sanitize.py`), warm workers (`worker.py`, inside bubblewrap when it is
+  installed, see `sandbox.py`) fork a fresh, unprivileged, resource-limited child per
+  submission that runs the cells (`execute.py`), and the grading process scores the
+  outputs with nbgrader's own rules (IgnorePattern, SaveAutoGrades) into the gradebook.
+  See docs/grading.md.
+* `executor="nbgrader"`: stock `nbgrader autograde`, one subprocess per submission, as
+  described below. Kept as the reference the sandbox is checked against.
 
 Layout of a submissions directory (nbgrader's own): SUBMISSIONS/<student>/<hw>/<nb>.ipynb.
 
@@ -23,7 +34,17 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from course_lib.grading.course import COURSE_ID, CONFIG, CourseError, _tail, assignment_ids, db_url, generate, run_nbgrader
+from course_lib.grading.course import (
+    CONFIG,
+    COURSE_ID,
+    CourseError,
+    _tail,
+    assignment_ids,
+    db_url,
+    generate,
+    run_nbgrader,
+    zero_unscored,
+)
 
 SUBMISSION_TIMEOUT = 900  # seconds for one whole submission; cells have their own limit
 
@@ -45,6 +66,8 @@ class Outcome:
     max_score: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)   # test cells that lost points, with the message
+    notes: list[str] = field(default_factory=list)    # what the grader repaired or converted
 
     @property
     def ok(self) -> bool:
@@ -133,17 +156,11 @@ def merge(root: Path, task: Task, course: Path, problems: list[str]) -> Outcome:
         except MissingEntry:
             theirs = None
             outcome.problems.append("nbgrader recorded no submission")
-        ours = gradebook.add_submission(task.assignment, task.student,
-                                        **({"timestamp": theirs.timestamp} if theirs and theirs.timestamp else {}))
+        gradebook.add_submission(task.assignment, task.student,
+                                 **({"timestamp": theirs.timestamp} if theirs and theirs.timestamp else {}))
         if theirs is not None and graded.is_dir():
             _copy_grades(gradebook, theirs, task)
-        for notebook in ours.notebooks:
-            for grade in notebook.grades:
-                if grade.auto_score is None and grade.manual_score is None:
-                    grade.auto_score, grade.needs_manual_grade = 0.0, False
-        gradebook.db.commit()
-        submission = gradebook.find_submission(task.assignment, task.student)
-        outcome.score, outcome.max_score = float(submission.score), float(submission.max_score)
+        outcome.score, outcome.max_score = zero_unscored(gradebook, task.assignment, task.student)
     missing = _missing_notebooks(root, task)
     outcome.problems.extend(f"no notebook named {name}.ipynb was submitted (scored 0)" for name in missing)
     return outcome
@@ -166,18 +183,29 @@ def _missing_notebooks(root: Path, task: Task) -> list[str]:
     return [name for name in expected if not (task.folder / f"{name}.ipynb").is_file()]
 
 
-def grade(root: Path, submissions: Path, jobs: int = 1, progress=None) -> tuple[list[Outcome], list[str]]:
+def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, executor: str = "sandbox",
+          limits=None, bar: bool | None = None) -> tuple[list[Outcome], list[str]]:
     """Autograde every submission under `submissions` with `jobs` workers.
 
     Returns the outcomes (one per student and assignment, in order) and the folders that
     were skipped with the reason. `progress(outcome)` is called as each one finishes.
+    `executor` is "sandbox" (warm sandboxed workers, the default) or "nbgrader" (stock
+    autograde per submission); `limits` is a `sandbox.Limits` (cell_timeout defaults to
+    the config's Execute.timeout); `bar` shows a tqdm progress bar (default: when stderr
+    is a terminal and COURSE_QUIET is unset).
     """
     root = Path(root).resolve()
     if jobs < 1:
         raise CourseError(f"--jobs must be at least 1, got {jobs}")
+    if executor not in ("sandbox", "nbgrader"):
+        raise CourseError(f"unknown executor {executor!r}; use 'sandbox' (default) or 'nbgrader'")
     known = assignment_ids(root)
     tasks, skipped = find_submissions(submissions, known)
     ensure_generated(root, sorted({t.assignment for t in tasks}))
+    if executor == "sandbox":
+        from course_lib.grading.executor import grade_sandboxed
+        outcomes = grade_sandboxed(root, tasks, jobs, progress=progress, limits=limits, bar=bar)
+        return sorted(outcomes, key=lambda o: (o.assignment, o.student)), skipped
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
         scratch = Path(tmp)
@@ -200,3 +228,22 @@ def _keep_log(root: Path, task: Task, course: Path) -> None:
     logs = root / "logs" / task.assignment
     logs.mkdir(parents=True, exist_ok=True)
     shutil.copy(course / "autograde.log", logs / f"{task.student}.log")
+
+
+def summary_table(outcomes: list[Outcome], skipped: list[str] = ()) -> str:
+    """The final table `course grade` prints: one row per submission, then failures and reasons."""
+    rows = [f"{'student':<20} {'assignment':<22} {'score':>11} {'seconds':>8}  status"]
+    for o in outcomes:
+        status = "ok" if o.ok else "PROBLEM"
+        rows.append(f"{o.student:<20} {o.assignment:<22} {o.score:>5g}/{o.max_score:<5g} {o.seconds:>8.1f}  {status}")
+    reasons = [(o, p) for o in outcomes for p in o.problems]
+    if reasons:
+        rows += ["", "Problems (the submission was still graded):"]
+        rows += [f"  {o.student}/{o.assignment}: {p}" for o, p in reasons]
+    failures = [(o, f) for o in outcomes for f in o.failed]
+    if failures:
+        rows += ["", "Failed tests:"]
+        rows += [f"  {o.student}/{o.assignment}: {f}" for o, f in failures]
+    if skipped:
+        rows += ["", "Skipped:"] + [f"  {s}" for s in skipped]
+    return "\n".join(rows)

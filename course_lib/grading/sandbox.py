@@ -1,0 +1,212 @@
+"""Start warm grading workers (`worker.py`), inside bubblewrap when it is installed.
+
+With bubblewrap (`bwrap`, Debian/Ubuntu package `bubblewrap`) the worker runs in new
+network, PID, IPC and UTS namespaces (no network, no view of other processes) and a new
+mount namespace that holds only: the system's /usr and /etc, the Python installation, the
+virtual environment and the `course_lib` package, all read-only, and the worker's own
+scratch folder, writable. The course root (solutions/, gradebook.db, submitted/,
+autograded/) and other students' files are not in it. `--die-with-parent` ends it with
+the grading process.
+
+Without bubblewrap the worker runs directly (log line: "filesystem sandbox: OFF"): each
+submission still runs in a forked child with resource limits, in its own scratch folder,
+and, when grading runs as root, as an unprivileged uid that cannot write the gradebook or
+other students' folders (but can read what is world-readable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import course_lib
+
+UID_BASE = 61000  # slot i's submissions run as uid UID_BASE + i (no login, no files of its own)
+
+
+@dataclass
+class Limits:
+    """Per-submission limits. Times in seconds, sizes in MiB (output_cap in characters)."""
+
+    cell_timeout: float = 120.0
+    wall_timeout: float = 900.0
+    memory_mb: int = 4096
+    nproc: int = 64
+    fsize_mb: int = 64
+    output_cap: int = 1_000_000
+    threads: int = 0  # torch/OpenMP threads per submission; 0: the CPUs over the workers, at least 2
+
+
+def bwrap_path() -> str | None:
+    if os.environ.get("COURSE_SANDBOX", "").lower() in ("off", "none", "0"):
+        return None
+    return shutil.which("bwrap")
+
+
+def drop_uid(slot: int) -> int | None:
+    """The uid a slot's children run as, or None where we cannot (or need not) switch."""
+    if os.getuid() != 0:
+        return None
+    if bwrap_path() is None and not _world_readable(Path(sys.base_prefix)):
+        return None  # the interpreter lives under a private folder (e.g. /root/.pyenv)
+    return UID_BASE + slot
+
+
+def _world_readable(path: Path) -> bool:
+    path = path.resolve()
+    return all(p.stat().st_mode & 0o005 == 0o005 for p in (path, *path.parents) if p.exists())
+
+
+def describe(uid_drop: bool = True) -> str:
+    if bwrap_path():
+        return ("filesystem sandbox: bubblewrap (no network; course root, gradebook and other submissions not "
+                "mounted; read-only system, Python and course_lib; writable scratch only)")
+    if os.getuid() == 0 and not _world_readable(Path(sys.base_prefix)):
+        return ("filesystem sandbox: OFF (bubblewrap not found or COURSE_SANDBOX=off; install the 'bubblewrap' package). Submissions "
+                "run with resource limits in a scratch folder, as root because the interpreter is not "
+                "world-readable: a fork bomb is bounded only by the wall clock")
+    return ("filesystem sandbox: OFF (bubblewrap not found or COURSE_SANDBOX=off; install the 'bubblewrap' package). Submissions run "
+            "with resource limits in a scratch folder" + (", as an unprivileged uid" if os.getuid() == 0 else ""))
+
+
+def _binds() -> list[str]:
+    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix),
+             Path(course_lib.__file__).resolve().parent, Path(sys.executable).resolve().parent}
+    args = []
+    for top in ("usr", "etc", "bin", "sbin", "lib", "lib64", "lib32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    made = set()
+    for path in sorted(paths, key=lambda p: len(str(p))):
+        if not str(path).startswith(("/usr/", "/etc/")) and path.exists():
+            for parent in reversed(path.parents):  # bwrap would create them 0700: unreadable after the uid drop
+                if str(parent) not in ("/", "/usr", "/etc") and parent not in made:
+                    made.add(parent)
+                    args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--ro-bind", str(path), str(path)]
+            made.add(path)
+    return args
+
+
+def worker_command(scratch: Path) -> list[str]:
+    python = [sys.executable, "-m", "course_lib.grading.worker"]
+    bwrap = bwrap_path()
+    if bwrap is None:
+        return python
+    caps = []
+    if os.getuid() == 0:  # the worker forks children that drop to the slot's uid, and kills them
+        caps = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_KILL"]
+    return [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+            *caps, *_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            *_parents(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch), *python]
+
+
+def _parents(path: Path) -> list[str]:
+    """Create the scratch folder's parents traversable (bwrap would make them 0700)."""
+    args = []
+    for parent in reversed(Path(path).parents):
+        if str(parent) not in ("/", "/tmp"):
+            args += ["--perms", "0711", "--dir", str(parent)]
+    return args
+
+
+def worker_env(scratch: Path, threads: int = 1) -> dict:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_DEVICE")}
+    env.update(HOME=str(scratch), TMPDIR=str(scratch), MPLBACKEND="Agg", MPLCONFIGDIR=str(scratch),
+               COURSE_QUIET="1", PYTHONWARNINGS="ignore", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONDONTWRITEBYTECODE="1", COURSE_SANDBOX="bubblewrap" if bwrap_path() else "off")
+    return env
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class Worker:
+    """One warm worker process for one slot; `run(job)` is called from one thread at a time."""
+
+    def __init__(self, slot: int, scratch: Path, limits: Limits):
+        self.slot, self.limits = slot, limits
+        self.scratch = Path(scratch) / f"slot{slot}"
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.uid = drop_uid(slot)
+        os.chmod(self.scratch, 0o711)
+        self.log_path = Path(scratch) / f"worker{slot}.log"
+        self.process = None
+        self.info = {}
+        self.jobs = 0
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(worker_command(self.scratch), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=log, env=worker_env(self.scratch, self.limits.threads or 1), text=True, bufsize=1,
+                                        cwd=self.scratch)
+        log.close()
+        line = self.process.stdout.readline()
+        if not line:
+            raise WorkerError(f"the grading worker did not start; see {self.log_path}:\n{self._log_tail()}")
+        self.info = json.loads(line)
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        except OSError:
+            return ""
+
+    def workdir(self, name: str) -> Path:
+        """A fresh working copy folder for one submission, owned by the slot's uid."""
+        folder = self.scratch / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(mode=0o700)
+        return folder
+
+    def run(self, job: dict) -> dict:
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        folder = Path(job["workdir"])
+        if self.uid is not None:
+            for path in (folder, *folder.rglob("*")):
+                os.chown(path, self.uid, self.uid, follow_symlinks=False)
+        job = {**job, "uid": self.uid, **vars(self.limits)}
+        if self.uid is None:  # RLIMIT_NPROC would count every process of the invoking user
+            job["nproc"] = 0
+        else:  # threads count as processes: leave room for torch's thread pools
+            job["nproc"] = self.limits.nproc + 2 * (self.limits.threads or 1)
+        timer = threading.Timer(self.limits.wall_timeout * 2 + 60, self._kill)
+        timer.start()
+        try:
+            self.process.stdin.write(json.dumps(job) + "\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+        except (BrokenPipeError, OSError):
+            line = ""
+        finally:
+            timer.cancel()
+        self.jobs += 1
+        if not line:
+            self._kill()
+            raise WorkerError(f"the grading worker stopped while grading; worker log:\n{self._log_tail()}")
+        return json.loads(line)
+
+    def _kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._kill()

@@ -1,0 +1,232 @@
+"""Hostile submissions, graded in one batch with honest ones by the sandboxed executor.
+
+For every hostile submission: the batch completes, it gets a grade and a reason, every
+honest submission's grade is unchanged, the gradebook is intact and nothing outside the
+sandbox changed. Assertions that need bubblewrap (no read access to solutions/ and the
+gradebook) are skipped where `bwrap` is not installed.
+"""
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.grading.course import db_url, generate, read_scores
+from course_lib.grading.runner import grade, summary_table
+from course_lib.grading.sandbox import Limits, bwrap_path, drop_uid
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "submissions"
+HW = "hw1_cnn_arithmetic"
+pytestmark = pytest.mark.slow
+
+SANDBOXED = bwrap_path() is not None
+# Children run as an unprivileged uid (root + bubblewrap, or root + a world-readable Python):
+# RLIMIT_NPROC bounds a fork bomb and the child cannot write the course or the repository.
+CONFINED = drop_uid(0) is not None
+
+CORRECT_PARAMS = ("def conv_params(in_channels, out_channels, kernel_size, bias=True):\n"
+                  "    return out_channels * in_channels * kernel_size * kernel_size + (out_channels if bias else 0)\n")
+# Passes the visible assert (10, 5, 3) but not the hidden checks.
+SNEAKY_PARAMS = ("def conv_params(in_channels, out_channels, kernel_size, bias=True):\n"
+                 "    return 455 if (in_channels, out_channels, kernel_size) == (10, 5, 3) else 0\n")
+
+
+def _cell(notebook, grade_id):
+    return next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _solution():
+    return nbformat.read(ROOT / "solutions" / HW / f"{HW}.ipynb", as_version=4)
+
+
+def _write(folder: Path, notebook, name=f"{HW}.ipynb"):
+    folder.mkdir(parents=True)
+    nbformat.write(notebook, folder / name)
+
+
+def _with_params(code):
+    notebook = _solution()
+    _cell(notebook, "conv_params").source = code
+    return notebook
+
+
+def _hostile(course: Path, submissions: Path) -> dict:
+    """student -> (notebook or raw text or callable, expected score or None for 'any')."""
+    secrets = [course / "solutions" / HW / f"{HW}.ipynb", course / "gradebook.db",
+               submissions / "alt_correct" / HW / f"{HW}.ipynb"]
+    targets = [submissions / "alt_correct" / HW / "planted.txt", course / "gradebook.db",
+               course / "solutions" / HW / "planted.txt", ROOT / "planted.txt"]
+    reader = ("import pathlib\nleaks = []\n"
+              f"for p in {[str(s) for s in secrets]!r}:\n"
+              "    try:\n        pathlib.Path(p).read_bytes()\n        leaks.append(p)\n    except Exception:\n        pass\n"
+              "print('LEAKED' if leaks else 'DENIED', leaks)\n" + CORRECT_PARAMS)
+    writer = ("import pathlib\nwritten = []\n"
+              f"for p in {[str(t) for t in targets]!r}:\n"
+              "    try:\n        with open(p, 'ab') as f:\n            f.write(b'pwned')\n        written.append(p)\n"
+              "    except Exception:\n        pass\n"
+              "print('WROTE' if written else 'REFUSED', written)\n" + CORRECT_PARAMS)
+    patcher = (SNEAKY_PARAMS +
+               "import builtins, torch, course_lib.grading as g, course_lib.grading.arithmetic_checks as a\n"
+               "import course_lib.arithmetic as ar, course_lib.grading.compare as cmp\n"
+               "a.check_conv_params.__code__ = (lambda *args, **kw: None).__code__\n"
+               "g.check_conv_params = a.check_conv_params = lambda *args, **kw: None\n"
+               "check_conv_params = lambda *args, **kw: None\n"
+               "ar.conv_params = conv_params\n"
+               "builtins.AssertionError = type('AssertionError', (Exception,), {})\n"
+               "torch.equal = lambda *args, **kw: True\n"
+               "torch.manual_seed = lambda *args, **kw: None\n"
+               "import sys\nsys.excepthook = lambda *args: None\n")
+    deleted, duplicated, retyped, edited = _solution(), _solution(), _solution(), _with_params(SNEAKY_PARAMS)
+    deleted.cells.remove(_cell(deleted, "test_conv_params"))
+    duplicated.cells.insert(5, nbformat.from_dict(json.loads(json.dumps(_cell(duplicated, "test_conv_output_size")))))
+    cell = _cell(retyped, "test_conv_params")
+    retyped.cells[retyped.cells.index(cell)] = nbformat.v4.new_markdown_cell(cell.source, metadata=cell.metadata)
+    _cell(edited, "test_conv_params").source = "print('looks fine')"
+    old = nbformat.convert(_solution(), 3)
+    confined = {
+        "fork_bomb": (_with_params("import os\nwhile True:\n    os.fork()\n"), 9),
+        "writes_outside": (_with_params(writer), 10),
+    } if CONFINED else {}
+    return {
+        **confined,
+        "infinite_loop": (_with_params("while True:\n    pass\n"), 9),
+        "memory_bomb": (_with_params("hog = []\nwhile True:\n    hog.append(bytearray(50 * 1024 * 1024))\n"), None),
+        "segfault": (_with_params("import ctypes\nctypes.string_at(0)\n"), 9),
+        "sys_exit": (_with_params("import sys\nsys.exit(0)\n"), 9),
+        "os_exit": (_with_params("import os\nos._exit(0)\n"), 9),
+        "deleted_test": (deleted, 10),
+        "duplicated_test": (duplicated, 10),
+        "retyped_test": (retyped, 10),
+        "edited_test": (edited, 9),
+        "monkeypatch": (_with_params(patcher), 9),
+        "fake_pass": (_with_params(SNEAKY_PARAMS + "print('All tests passed! Score: 10/10')\n"), 9),
+        "reads_secrets": (_with_params(reader), 10),
+        "huge_output": (_with_params("print('x' * 100_000_000)\n" + CORRECT_PARAMS), 10),
+        "invalid_json": ("{ this is not json", 0),
+        "wrong_name": ((_solution(), "homework1.ipynb"), 0),
+        "old_nbformat": (("v3", old), 10),
+    }
+
+
+def _stdout(path: Path) -> str:
+    notebook = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+                   if o.output_type == "stream")
+
+
+def _digest(folder: Path, skip=()) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not any(str(p.relative_to(folder)).startswith(s) for s in skip)}
+
+
+@pytest.fixture(scope="module")
+def battery(tmp_path_factory):
+    course = tmp_path_factory.mktemp("course")
+    shutil.copytree(ROOT / "solutions" / HW, course / "solutions" / HW)
+    (course / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 45\n")
+    generate(course, [HW])
+    submissions = tmp_path_factory.mktemp("submissions")
+    for student in ("alt_correct", "typical_mistakes", "blank"):
+        shutil.copytree(EXAMPLES / student / HW, submissions / student / HW)
+    hostile = _hostile(course, submissions)
+    for student, (content, _) in hostile.items():
+        folder = submissions / student / HW
+        if isinstance(content, str):
+            folder.mkdir(parents=True)
+            (folder / f"{HW}.ipynb").write_text(content)
+        elif isinstance(content, tuple) and content[0] == "v3":
+            folder.mkdir(parents=True)
+            (folder / f"{HW}.ipynb").write_text(nbformat.writes(content[1], version=3))
+        elif isinstance(content, tuple):
+            _write(folder, *content)
+        else:
+            _write(folder, content)
+    before_subs = _digest(submissions)
+    before_course = _digest(course, skip=("gradebook.db", "autograded", "logs"))
+    before_repo = _digest(ROOT / "solutions")
+    limits = Limits(cell_timeout=45, wall_timeout=300, memory_mb=2048, nproc=48, output_cap=200_000)
+    outcomes, skipped = grade(course, submissions, jobs=2, limits=limits)
+    print(summary_table(outcomes, skipped))
+    return {
+        "course": course, "submissions": submissions, "hostile": hostile, "skipped": skipped,
+        "outcomes": {o.student: o for o in outcomes},
+        "changed_subs": before_subs != _digest(submissions),
+        "changed_course": before_course != _digest(course, skip=("gradebook.db", "autograded", "logs")),
+        "changed_repo": before_repo != _digest(ROOT / "solutions") or (ROOT / "planted.txt").exists(),
+    }
+
+
+def test_batch_completes_and_honest_grades_are_unchanged(battery):
+    outcomes = battery["outcomes"]
+    assert battery["skipped"] == []
+    assert set(outcomes) == {"alt_correct", "typical_mistakes", "blank", *battery["hostile"]}
+    assert outcomes["alt_correct"].score == outcomes["alt_correct"].max_score == 10
+    assert outcomes["typical_mistakes"].score == 3
+    assert outcomes["blank"].score == 0
+    cells = {s.student: s.cell_scores() for s in read_scores(db_url(battery["course"]), HW)}
+    assert cells["typical_mistakes"] == {f"{HW}/test_conv_output_size": 0, f"{HW}/test_conv_params": 0,
+                                         f"{HW}/test_vgg_params": 0, f"{HW}/test_conv_forward": 3,
+                                         f"{HW}/test_maxpool_backward": 0}
+
+
+@pytest.mark.parametrize("student", [
+    "infinite_loop", "memory_bomb", "fork_bomb", "segfault", "sys_exit", "os_exit", "deleted_test",
+    "duplicated_test", "retyped_test", "edited_test", "monkeypatch", "fake_pass", "reads_secrets",
+    "writes_outside", "huge_output", "invalid_json", "wrong_name", "old_nbformat"])
+def test_each_hostile_submission_gets_its_grade_and_a_reason(battery, student):
+    if student in ("fork_bomb", "writes_outside") and not CONFINED:
+        pytest.skip("submissions cannot run as an unprivileged uid here (not root, or no bubblewrap and a "
+                    "private interpreter): a fork bomb or a write attack would not be contained")
+    outcome = battery["outcomes"][student]
+    expected = battery["hostile"][student][1]
+    assert outcome.max_score == 10
+    if expected is None:  # what else fails depends on how much memory the bomb kept
+        assert 0 <= outcome.score <= 9 and any("test_conv_params" in f for f in outcome.failed), outcome
+    else:
+        assert outcome.score == expected, (student, outcome)
+    if outcome.score < 10:
+        assert outcome.problems or outcome.failed, outcome  # the reason is recorded
+    log = battery["course"] / "logs" / HW / f"{student}.log"
+    assert log.is_file() and f"score {outcome.score:g} / 10" in log.read_text()
+
+
+def test_reasons_name_the_problem(battery):
+    o = battery["outcomes"]
+    assert any("not valid JSON" in p for p in o["invalid_json"].problems)
+    assert any("homework1.ipynb" in p and "rename" in p for p in o["wrong_name"].problems)
+    assert any("nbformat 3" in n for n in o["old_nbformat"].notes)
+    assert any("SIGSEGV" in p for p in o["segfault"].problems)
+    assert any("test_conv_params" in n for n in o["deleted_test"].notes)
+    assert any("test_conv_params" in f for f in o["monkeypatch"].failed)
+    assert any("test_conv_params" in f for f in o["infinite_loop"].failed)
+
+
+def test_huge_output_is_capped(battery):
+    graded = battery["course"] / "autograded" / "huge_output" / HW / f"{HW}.ipynb"
+    assert graded.stat().st_size < 2_000_000
+    assert "output truncated" in graded.read_text()
+
+
+def test_gradebook_intact_and_nothing_outside_the_sandbox_changed(battery):
+    course = battery["course"]
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    scores = {s.student for s in read_scores(db_url(course), HW)}
+    assert scores == set(battery["outcomes"])
+    assert not battery["changed_subs"], "a submission folder changed"
+    assert not battery["changed_course"], "the course root changed"
+    assert not battery["changed_repo"], "the repository changed"
+    if CONFINED:
+        text = _stdout(course / "autograded" / "writes_outside" / HW / f"{HW}.ipynb")
+        assert "REFUSED []" in text and "WROTE" not in text
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="bubblewrap is not installed: the filesystem sandbox is off")
+def test_solutions_and_gradebook_cannot_be_read(battery):
+    text = _stdout(battery["course"] / "autograded" / "reads_secrets" / HW / f"{HW}.ipynb")
+    assert "DENIED []" in text and "LEAKED" not in text
