@@ -106,7 +106,8 @@ def worker_command(scratch: Path) -> list[str]:
     if os.getuid() == 0:  # the worker forks children that drop to the slot's uid, and kills them
         caps = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_KILL"]
     return [bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-            *caps, *_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            *caps, "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            *_binds(),  # after the tmpfs: a checkout or venv under /tmp must stay visible
             *_parents(scratch), "--bind", str(scratch), str(scratch), "--chdir", str(scratch), *python]
 
 
