@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from course_lib import arithmetic
@@ -165,6 +166,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # nbgrader's gradebook API trips a harmless SQLAlchemy autoflush warning on every submission
+    warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
     args = parser().parse_args(argv)
     from course_lib.grading.course import CourseError
 

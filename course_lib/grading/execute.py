@@ -184,6 +184,11 @@ def _clean_up_processes(own_uid: bool) -> None:
             os.kill(-1, signal.SIGKILL)
         except OSError:
             pass
+    reap_exited_children()
+
+
+def reap_exited_children() -> None:
+    """Collect every child that has exited, without waiting for the others."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

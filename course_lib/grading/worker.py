@@ -56,13 +56,9 @@ def _subreaper() -> None:
 
 
 def _reap_all() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    from course_lib.grading.execute import reap_exited_children
+
+    reap_exited_children()
 
 
 def _kill_uid(uid: int | None) -> None:
