@@ -133,7 +133,7 @@ def check_init_std(xavier_std, he_std, seed: int = 0):
     cases = [(256, 256), (784, 100), (27, 64)] + [(rng.randint(1, 5000), rng.randint(1, 5000)) for _ in range(4)]
     with quiet_and_strict():
         for fan_in, fan_out in cases:
-            weight = torch.empty(fan_out, fan_in)
+            weight = torch.empty(fan_out, fan_in, device="meta")  # only its shape is needed
             case = f"fan_in={fan_in}, fan_out={fan_out}"
             want_xavier = math.sqrt(2.0 / sum(initialization.fans(weight)))
             want_he = initialization.gain("relu") / math.sqrt(initialization.fans(weight)[0])
