@@ -1,11 +1,14 @@
 """Grading throughput, in one run on the same submissions (hw1, the fastest assignment):
 
   stock `nbgrader autograde` (serial)  vs  `course grade --jobs 1`  vs  `course grade --jobs 2`
+  vs  `course grade --executor dask` on a LocalCluster of 2 single-thread workers
 
-prints seconds per notebook for each and checks that all three give identical cell scores;
+prints seconds per notebook for each and checks that all four give identical cell scores;
 then the marginal cost of one more notebook with warm starts: grade N and 2N copies of a
-notebook whose checks fail fast (the blank submission) with `--jobs 1` and report
-(t(2N) - t(N)) / N.
+notebook whose checks fail fast (the blank submission) and report (t(2N) - t(N)) / N, locally
+with `--jobs 1` and on the cluster, and the grading process's serial part per notebook
+(sanitizing against the gradebook, scoring and writing the gradebook), which bounds how
+many cores one grading process can keep busy.
 
     python benchmarks/bench_grading_sandbox.py [--copies N]
 """
@@ -22,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from distributed import LocalCluster
+
+from course_lib.grading import executor
 from course_lib.grading.course import db_url, generate, read_scores, run_nbgrader
 from course_lib.grading.runner import grade
 
@@ -48,12 +54,45 @@ def scores(course: Path) -> dict:
     return {s.student: s.cell_scores() for s in read_scores(db_url(course), HW)}
 
 
-def timed(label: str, fn, n: int) -> float:
+def timed(name: str, fn, n: int) -> float:
     start = time.perf_counter()
     fn()
     seconds = time.perf_counter() - start
-    print(f"{label:<34} {n:>3} notebooks {seconds:7.1f} s   {seconds / n:6.2f} s/notebook", flush=True)
+    print(f"{name}_s_per_notebook: {seconds / n:.2f}   # {n} notebooks in {seconds:.1f} s", flush=True)
     return seconds
+
+
+class SerialPart:
+    """Totals the grading process's own time per notebook: sanitize (prepare) and score (record)."""
+
+    def __init__(self):
+        self.seconds, self.calls = {"prepare": 0.0, "record": 0.0}, {"prepare": 0, "record": 0}
+        for name in self.seconds:
+            setattr(executor, name, self._timed(name, getattr(executor, name)))
+
+    def _timed(self, name, fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+                self.calls[name] += 1
+        return run
+
+    def report(self):
+        for name, label in (("prepare", "sanitize"), ("record", "score_and_write")):
+            print(f"serial_{label}_s_per_notebook: {self.seconds[name] / max(1, self.calls[name]):.3f}")
+
+
+def marginal(name: str, tmp: Path, n: int, **options) -> None:
+    """(t(2N) - t(N)) / N for notebooks whose checks fail fast (the released notebook as submitted)."""
+    course = make_course(tmp / f"marginal-{name}")
+    small = make_submissions(tmp / f"small-{name}", n, students=("blank",))
+    large = make_submissions(tmp / f"large-{name}", 2 * n, students=("blank",))
+    t1 = timed(f"{name}_blank_N", lambda: grade(course, small, bar=False, **options), n)
+    t2 = timed(f"{name}_blank_2N", lambda: grade(course, large, bar=False, **options), 2 * n)
+    print(f"{name}_marginal_s_per_notebook: {(t2 - t1) / n:.2f}")
 
 
 def main() -> int:
@@ -61,28 +100,27 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=6, help="submissions per run (default 6)")
     args = parser.parse_args()
     n = args.copies
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp, \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         tmp = Path(tmp)
         stock = make_course(tmp / "stock")
         make_submissions(stock / "submitted", n)
-        timed("stock nbgrader autograde (serial)", lambda: run_nbgrader(
+        timed("stock_nbgrader_serial", lambda: run_nbgrader(
             stock, "autograde", HW, "--force", "--CourseDirectory.db_url=" + db_url(stock)), n)
         results = {"stock": scores(stock)}
-        for jobs in (1, 2):
-            course = make_course(tmp / f"jobs{jobs}")
-            subs = make_submissions(tmp / f"subs{jobs}", n)
-            timed(f"course grade --jobs {jobs}", lambda c=course, s=subs, j=jobs: grade(c, s, jobs=j, bar=False), n)
-            results[f"jobs{jobs}"] = scores(course)
-        same = results["stock"] == results["jobs1"] == results["jobs2"]
-        print(f"identical cell scores across the three: {same}")
-        course = make_course(tmp / "marginal")
-        # the released notebook as submitted: every check fails fast (well under a second)
-        small = make_submissions(tmp / "small", n, students=("blank",))
-        large = make_submissions(tmp / "large", 2 * n, students=("blank",))
-        t1 = timed("course grade --jobs 1, N", lambda: grade(course, small, jobs=1, bar=False), n)
-        t2 = timed("course grade --jobs 1, 2N", lambda: grade(course, large, jobs=1, bar=False), 2 * n)
-        print(f"marginal cost of one more notebook whose checks take well under a second (warm worker): "
-              f"{(t2 - t1) / n:.2f} s")
+        runs = {"sandbox_jobs1": {"jobs": 1}, "sandbox_jobs2": {"jobs": 2},
+                "dask_2x1": {"executor": "dask", "scheduler": cluster.scheduler_address}}
+        for name, options in runs.items():
+            course = make_course(tmp / name)
+            subs = make_submissions(tmp / f"subs-{name}", n)
+            timed(name, lambda c=course, s=subs, o=options: grade(c, s, bar=False, **o), n)
+            results[name] = scores(course)
+        same = all(r == results["stock"] for r in results.values())
+        print(f"identical_cell_scores: {same}")
+        serial = SerialPart()
+        marginal("sandbox_jobs1", tmp, n, jobs=1)
+        serial.report()
+        marginal("dask_2x1", tmp, n, executor="dask", scheduler=cluster.scheduler_address)
     return 0 if same else 1
 
 

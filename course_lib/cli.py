@@ -4,6 +4,7 @@
     course generate [HW ...]     write assignments/ (student versions) from solutions/
     course validate [HW ...]     solutions get full marks, released notebooks zero (exit 1 otherwise)
     course grade DIR [--jobs N]  autograde DIR/<student>/<hw>/*.ipynb into gradebook.db
+         [--executor dask --scheduler ADDRESS]   ... on a Dask cluster
     course feedback [HW ...]     HTML feedback for graded submissions, in feedback/
     course export FILE.csv       one row per student and assignment
     course check NOTEBOOK        a student runs the visible tests of their notebook
@@ -98,7 +99,11 @@ def _validate(args) -> int:
 def _grade(args) -> int:
     from course_lib.grading.runner import grade, summary_table
 
-    outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, executor=args.executor)
+    if args.executor == "dask" and args.jobs != 1:
+        print("course grade: --jobs is ignored with --executor dask (the cluster's threads set the parallelism)",
+              file=sys.stderr)
+    outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, executor=args.executor,
+                              scheduler=args.scheduler)
     print(summary_table(outcomes, skipped))
     return 0
 
@@ -151,8 +156,10 @@ def parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="autograde a folder of submissions")
     grade.add_argument("submissions", help="SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb")
     grade.add_argument("--jobs", type=int, default=1, help="parallel workers (default 1)")
-    grade.add_argument("--executor", choices=("sandbox", "nbgrader"), default="sandbox",
-                       help="sandbox: warm, sandboxed workers (default); nbgrader: stock autograde per submission")
+    grade.add_argument("--executor", choices=("sandbox", "dask", "nbgrader"), default="sandbox",
+                       help="sandbox: warm, sandboxed workers here (default); dask: the same on a Dask cluster; "
+                            "nbgrader: stock autograde per submission")
+    grade.add_argument("--scheduler", help="the Dask scheduler's address for --executor dask, e.g. tcp://host:8786")
     grade.set_defaults(run=_grade)
     export = commands.add_parser("export", help="write grades as CSV")
     export.add_argument("path", help="the CSV file to write, e.g. grades.csv")

@@ -10,15 +10,17 @@ Only the grading process touches the gradebook, the course root and the submissi
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import nbformat
 from nbgrader import utils
@@ -28,6 +30,9 @@ from nbgrader.preprocessors import IgnorePattern, SaveAutoGrades
 from course_lib.grading.course import COURSE_ID, db_url, zero_unscored
 from course_lib.grading.sandbox import Limits, Worker, WorkerError, describe
 from course_lib.grading.sanitize import Sanitized, cell_kind, load_config, sanitize
+
+
+MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files of a submission are not copied into its working copy
 
 
 @dataclass
@@ -66,46 +71,77 @@ def prepare(task, root: Path, url: str, expected: list[str], config) -> Prepared
     return prepared
 
 
-def _job(prepared: Prepared, sanitized: Sanitized, workdir: Path) -> dict:
-    cells = [{"index": i, "source": cell.source, "kind": cell_kind(cell)}
-             for i, cell in enumerate(sanitized.notebook.cells) if cell.cell_type == "code"]
-    return {"id": f"{prepared.task.student}/{prepared.task.assignment}/{sanitized.name}", "cells": cells,
-            "workdir": str(workdir)}
+def payload(prepared: Prepared) -> dict:
+    """What a worker needs to run one submission, as plain data (it may travel to a Dask
+    worker): each sanitized notebook's code cells and the submission's other files."""
+    notebooks = {s.name: [{"index": i, "source": cell.source, "kind": cell_kind(cell)}
+                          for i, cell in enumerate(s.notebook.cells) if cell.cell_type == "code"]
+                 for s in prepared.notebooks if s.notebook is not None}
+    task = prepared.task
+    return {"id": f"{task.student}/{task.assignment}", "folder": f"{task.student}__{task.assignment}",
+            "notebooks": notebooks, "files": _read_files(task.folder, prepared.problems)}
 
 
-def _copy_files(source: Path, target: Path) -> None:
-    """The submission's other files (data, helper modules), never notebooks or links."""
-    for path in source.rglob("*"):
+def _read_files(source: Path, problems: list[str]) -> dict[str, bytes]:
+    """The submission's other files (data, helper modules), never notebooks or links; a file
+    that cannot be read is left out and reported in `problems`."""
+    files = {}
+    for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if path.is_symlink() or path.suffix == ".ipynb" or relative.parts[0] == ".ipynb_checkpoints":
             continue
-        if path.is_dir():
-            (target / relative).mkdir(parents=True, exist_ok=True)
-        elif path.is_file() and path.stat().st_size < 50 * 1024 * 1024:
-            (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target / relative)
+        try:
+            if path.is_file() and path.stat().st_size < MAX_FILE_BYTES:
+                files[relative.as_posix()] = path.read_bytes()
+        except OSError as error:
+            problems.append(f"{relative} could not be read ({error.strerror}); graded without it")
+    return files
 
 
-def execute(prepared: Prepared, free: queue.Queue[Worker]) -> tuple[Prepared, dict, float]:
-    """Run each sanitized notebook of one submission on a free warm worker."""
+def _write_files(files: dict[str, bytes], target: Path) -> None:
+    for relative, data in files.items():
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).write_bytes(data)
+
+
+def run_payload(worker: Worker, job: dict) -> tuple[dict, float]:
+    """Run one submission's notebooks on a warm worker, each in a fresh working copy.
+    Returns ({notebook name: the worker's result}, seconds)."""
     start = time.perf_counter()
     results = {}
-    worker = free.get()
-    try:
-        for sanitized in prepared.notebooks:
-            if sanitized.notebook is None:
-                continue
-            workdir = worker.workdir(f"{prepared.task.student}__{prepared.task.assignment}__{sanitized.name}")
-            _copy_files(prepared.task.folder, workdir)
-            try:
-                results[sanitized.name] = worker.run(_job(prepared, sanitized, workdir))
-            except WorkerError as error:
-                results[sanitized.name] = {"error": str(error), "outputs": {}, "notes": [], "skipped": {}}
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-    finally:
-        free.put(worker)
-    return prepared, results, time.perf_counter() - start
+    for name, cells in job["notebooks"].items():
+        workdir = worker.workdir(f"{job['folder']}__{name}")
+        _write_files(job["files"], workdir)
+        try:
+            results[name] = worker.run({"id": f"{job['id']}/{name}", "cells": cells, "workdir": str(workdir)})
+        except WorkerError as error:
+            results[name] = _not_run(str(error))
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return results, time.perf_counter() - start
+
+
+def _not_run(reason: str) -> dict:
+    return {"error": reason, "outputs": {}, "notes": [], "skipped": {}}
+
+
+def not_run(item: Prepared, reason: str) -> dict:
+    """The results of a submission that no worker could run: every notebook stopped with `reason`."""
+    return {s.name: _not_run(reason) for s in item.notebooks if s.notebook is not None}
+
+
+def windowed(items: Iterator[Prepared], submit, first_done, window: int) -> Iterator[tuple[Prepared, object]]:
+    """Keep `window` submissions in flight: `submit(item)` starts one and returns its future,
+    `first_done(futures)` blocks until some finish and returns them. Items are drawn (and so
+    sanitized) only as they are sent; yields (item, finished future)."""
+    running = {submit(item): item for item in itertools.islice(items, window)}
+    while running:
+        for future in first_done(list(running)):
+            item = running.pop(future)
+            following = next(items, None)
+            if following is not None:
+                running[submit(following)] = following
+            yield item, future
 
 
 def _stopped(reason: str) -> list:
@@ -204,48 +240,102 @@ def _show_bar(bar) -> bool:
     return sys.stderr.isatty() and not os.environ.get("COURSE_QUIET")
 
 
-def grade_sandboxed(root: Path, tasks: list, jobs: int, progress=None, limits: Limits | None = None,
-                    bar: bool | None = None) -> list:
-    url = db_url(root)
-    config = load_config(root)
-    if limits is None:
-        timeout = config.Execute.get("timeout", 120) if "Execute" in config else 120
-        limits = Limits(cell_timeout=float(timeout or 120))
-    mode = describe()
-    print(f"course grade: {mode}", file=sys.stderr)
-    expected = _expected_notebooks(url, sorted({t.assignment for t in tasks}))
-    prepared = [prepare(task, root, url, expected[task.assignment], config) for task in tasks]
-    outcomes = []
+def threads_per_submission(limits: Limits, slots: int) -> Limits:
+    """Limits with `threads` set: the CPUs over the slots, at least 2 (as an nbgrader kernel
+    on a laptop would have), unless the caller chose a number."""
+    if limits.threads:
+        return limits
+    cpus = os.cpu_count() or 1
+    return Limits(**{**vars(limits), "threads": min(cpus, max(2, cpus // slots))})
+
+
+def scratch_folder() -> Path:
+    """A private folder for the workers' working copies (traversable by the slots' uids)."""
     scratch = Path(tempfile.mkdtemp(prefix="course-grade-"))
     os.chmod(scratch, 0o711)
-    slots = max(1, min(jobs, len(tasks)))
-    if not limits.threads:
-        cpus = os.cpu_count() or 1  # at least 2 threads, as an nbgrader kernel on a laptop would have
-        limits = Limits(**{**vars(limits), "threads": min(cpus, max(2, cpus // slots))})
+    return scratch
+
+
+def run_locally(prepared: Iterator[Prepared], count: int, jobs: int,
+                limits: Limits) -> Iterator[tuple[Prepared, dict, float]]:
+    """Run `count` submissions on `jobs` warm workers on this machine; yields (submission,
+    results, seconds) as each one finishes."""
+    scratch = scratch_folder()
+    slots = max(1, min(jobs, count))
+    limits = threads_per_submission(limits, slots)
     workers = [Worker(slot, scratch, limits) for slot in range(slots)]
     free: queue.Queue[Worker] = queue.Queue()
     for worker in workers:
         free.put(worker)
-    ticker = None
-    if _show_bar(bar):
-        from tqdm.auto import tqdm
-        ticker = tqdm(total=len(tasks), unit="notebook", desc="grading")
+
+    def execute(item: Prepared) -> tuple[dict, float]:
+        worker = free.get()
+        try:
+            return run_payload(worker, payload(item))
+        finally:
+            free.put(worker)
+
+    def first_done(futures):
+        return wait(futures, return_when=FIRST_COMPLETED).done
+
     try:
-        with ThreadPoolExecutor(max_workers=len(workers)) as pool:
-            futures = [pool.submit(execute, item, free) for item in prepared]
-            for future in as_completed(futures):
-                item, results, seconds = future.result()
-                outcome = record(root, url, config, item, results, seconds)
-                write_log(root, outcome, mode, results)
-                outcomes.append(outcome)
-                if ticker is not None:
-                    ticker.update(1)
-                if progress:
-                    progress(outcome)
+        with ThreadPoolExecutor(max_workers=slots) as pool:
+            for item, future in windowed(prepared, lambda item: pool.submit(execute, item), first_done, 2 * slots):
+                try:
+                    yield (item, *future.result())
+                except Exception as error:  # noqa: BLE001 - one submission's failure is not the batch's
+                    yield item, not_run(item, f"the grader could not run this submission: {error!r}"), 0.0
     finally:
-        if ticker is not None:
-            ticker.close()
         for worker in workers:
             worker.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def default_limits(config) -> Limits:
+    timeout = config.Execute.get("timeout", 120) if "Execute" in config else 120
+    return Limits(cell_timeout=float(timeout or 120))
+
+
+def grade_sandboxed(root: Path, tasks: list, jobs: int, progress=None, limits: Limits | None = None,
+                    bar: bool | None = None, scheduler: str | None = None) -> list:
+    """Sanitize, run (on local warm workers, or on the Dask cluster at `scheduler`) and score
+    every submission; returns the outcomes in the order they finished."""
+    url, config = db_url(root), load_config(root)
+    limits = limits or default_limits(config)
+    cluster = None
+    if scheduler is not None:
+        from course_lib.grading.dask_executor import connect
+        cluster = connect(scheduler)
+    mode = cluster.describe() if cluster else describe()
+    print(f"course grade: {mode}", file=sys.stderr)
+    expected = _expected_notebooks(url, sorted({t.assignment for t in tasks}))
+    prepared = (prepare(task, root, url, expected[task.assignment], config) for task in tasks)
+    runs = cluster.run(prepared, limits) if cluster else run_locally(prepared, len(tasks), jobs, limits)
+    try:
+        return _score_all(root, url, config, runs, mode, len(tasks), progress, bar)
+    finally:
+        runs.close()
+        if cluster:
+            cluster.close()
+
+
+def _score_all(root: Path, url: str, config, runs, mode: str, count: int, progress, bar) -> list:
+    """Score and record each submission as its run finishes, with a progress bar."""
+    outcomes = []
+    ticker = None
+    if _show_bar(bar):
+        from tqdm.auto import tqdm
+        ticker = tqdm(total=count, unit="notebook", desc="grading")
+    try:
+        for item, results, seconds in runs:
+            outcome = record(root, url, config, item, results, seconds)
+            write_log(root, outcome, mode, results)
+            outcomes.append(outcome)
+            if ticker is not None:
+                ticker.update(1)
+            if progress:
+                progress(outcome)
+    finally:
+        if ticker is not None:
+            ticker.close()
     return outcomes

@@ -184,27 +184,27 @@ def _missing_notebooks(root: Path, task: Task) -> list[str]:
 
 
 def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, executor: str = "sandbox",
-          limits=None, bar: bool | None = None) -> tuple[list[Outcome], list[str]]:
+          limits=None, bar: bool | None = None, scheduler: str | None = None) -> tuple[list[Outcome], list[str]]:
     """Autograde every submission under `submissions` with `jobs` workers.
 
     Returns the outcomes (one per student and assignment, in order) and the folders that
     were skipped with the reason. `progress(outcome)` is called as each one finishes.
-    `executor` is "sandbox" (warm sandboxed workers, the default) or "nbgrader" (stock
-    autograde per submission); `limits` is a `sandbox.Limits` (cell_timeout defaults to
+    `executor` is "sandbox" (warm sandboxed workers, the default), "dask" (the same
+    workers on the Dask cluster whose scheduler is at `scheduler`; the cluster's threads
+    replace `jobs`) or "nbgrader" (stock autograde per submission); `limits` is a `sandbox.Limits` (cell_timeout defaults to
     the config's Execute.timeout); `bar` shows a tqdm progress bar (default: when stderr
     is a terminal and COURSE_QUIET is unset).
     """
     root = Path(root).resolve()
     if jobs < 1:
         raise CourseError(f"--jobs must be at least 1, got {jobs}")
-    if executor not in ("sandbox", "nbgrader"):
-        raise CourseError(f"unknown executor {executor!r}; use 'sandbox' (default) or 'nbgrader'")
+    _check_executor(executor, scheduler)
     known = assignment_ids(root)
     tasks, skipped = find_submissions(submissions, known)
     ensure_generated(root, sorted({t.assignment for t in tasks}))
-    if executor == "sandbox":
+    if executor in ("sandbox", "dask"):
         from course_lib.grading.executor import grade_sandboxed
-        outcomes = grade_sandboxed(root, tasks, jobs, progress=progress, limits=limits, bar=bar)
+        outcomes = grade_sandboxed(root, tasks, jobs, progress=progress, limits=limits, bar=bar, scheduler=scheduler)
         return sorted(outcomes, key=lambda o: (o.assignment, o.student)), skipped
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
@@ -222,6 +222,15 @@ def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, execut
                 if progress:
                     progress(outcome)
     return sorted(outcomes, key=lambda o: (o.assignment, o.student)), skipped
+
+
+def _check_executor(executor: str, scheduler: str | None) -> None:
+    if executor not in ("sandbox", "dask", "nbgrader"):
+        raise CourseError(f"unknown executor {executor!r}; use 'sandbox' (default), 'dask' or 'nbgrader'")
+    if executor == "dask" and not scheduler:
+        raise CourseError("--executor dask needs --scheduler ADDRESS, e.g. tcp://10.0.0.5:8786 (see `dask scheduler`)")
+    if scheduler and executor != "dask":
+        raise CourseError(f"--scheduler is for --executor dask, not {executor!r}")
 
 
 def _keep_log(root: Path, task: Task, course: Path) -> None:

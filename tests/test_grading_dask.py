@@ -1,0 +1,148 @@
+"""`course grade --executor dask`: the sandboxed executor on a Dask `LocalCluster` gives the
+same grades as the local executor, for honest and hostile submissions, and a broken or
+missing cluster is a clear error, not a lost batch."""
+
+import shutil
+import sqlite3
+
+import pytest
+from distributed import Client, LocalCluster
+from hostile import EXAMPLES, HW, ROOT, hostile_submissions, write_submissions
+
+from course_lib.grading import dask_executor
+from course_lib.grading.course import CourseError, db_url, generate, read_scores
+from course_lib.grading.runner import grade, summary_table
+from course_lib.grading.sandbox import Limits, bwrap_path
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = ("infinite_loop", "segfault", "sys_exit", "monkeypatch", "reads_secrets", "deleted_test",
+           "invalid_json", "wrong_name")
+LIMITS = Limits(cell_timeout=15, wall_timeout=240, memory_mb=2048, output_cap=200_000)
+
+
+def _course(folder):
+    shutil.copytree(ROOT / "solutions" / HW, folder / "solutions" / HW)
+    shutil.copy(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
+    generate(folder, [HW])
+    return folder
+
+
+def _scores(course):
+    return {s.student: s.cell_scores() for s in read_scores(db_url(course), HW)}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def submissions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("submissions")
+    for student in ("alt_correct", "typical_mistakes", "blank"):
+        shutil.copytree(EXAMPLES / student / HW, folder / student / HW)
+    secrets_course = tmp_path_factory.mktemp("dask-course")  # the course the reader tries to read
+    everything = hostile_submissions(secrets_course, folder)
+    write_submissions(folder, {student: everything[student] for student in HOSTILE})
+    return folder, secrets_course
+
+
+@pytest.fixture(scope="module")
+def graded(cluster, submissions, tmp_path_factory):
+    folder, dask_course = submissions
+    local_course = _course(tmp_path_factory.mktemp("local-course"))
+    _course(dask_course)
+    local, _ = grade(local_course, folder, jobs=2, limits=LIMITS, bar=False)
+    remote, skipped = grade(dask_course, folder, executor="dask", scheduler=cluster.scheduler_address,
+                            limits=LIMITS, bar=False)
+    print(summary_table(remote, skipped))
+    return {"local": local_course, "dask": dask_course, "local_outcomes": {o.student: o for o in local},
+            "dask_outcomes": {o.student: o for o in remote}}
+
+
+def test_dask_grades_equal_the_local_executor(graded):
+    local, remote = _scores(graded["local"]), _scores(graded["dask"])
+    assert set(remote) == {"alt_correct", "typical_mistakes", "blank", *HOSTILE}
+    assert remote == local
+    outcomes = graded["dask_outcomes"]
+    assert outcomes["alt_correct"].score == 10 and outcomes["typical_mistakes"].score == 3
+    assert outcomes["blank"].score == 0
+    for student, outcome in outcomes.items():
+        mine = graded["local_outcomes"][student]
+        assert (outcome.score, outcome.max_score, outcome.failed) == (mine.score, mine.max_score, mine.failed)
+
+
+def test_dask_hostile_submissions_get_a_grade_and_a_reason(graded):
+    outcomes = graded["dask_outcomes"]
+    assert any("test_conv_params" in f for f in outcomes["infinite_loop"].failed)
+    assert any("SIGSEGV" in p for p in outcomes["segfault"].problems)
+    assert any("test_conv_params" in f for f in outcomes["monkeypatch"].failed)
+    assert any("not valid JSON" in p for p in outcomes["invalid_json"].problems)
+    assert any("rename" in p for p in outcomes["wrong_name"].problems)
+    for student in HOSTILE:
+        log = graded["dask"] / "logs" / HW / f"{student}.log"
+        assert "Dask cluster at tcp://" in log.read_text()
+
+
+def test_dask_run_leaves_the_gradebook_intact_and_the_cluster_clean(graded, cluster):
+    with sqlite3.connect(graded["dask"] / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with Client(cluster.scheduler_address) as client:
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert not any(name.startswith("course-grade-") for names in plugins.values() for name in names)
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed: the filesystem sandbox is off")
+def test_dask_sandbox_hides_the_course(graded):
+    import nbformat
+
+    notebook = nbformat.read(graded["dask"] / "autograded" / "reads_secrets" / HW / f"{HW}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "DENIED []" in text and "LEAKED" not in text
+
+
+def test_a_failing_cluster_still_grades_every_submission(cluster, tmp_path):
+    course = _course(tmp_path / "course")
+    folder = tmp_path / "subs"
+    for student in ("alt_correct", "blank"):
+        shutil.copytree(EXAMPLES / student / HW, folder / student / HW)
+
+    def break_workers():
+        def lost(*args, **kwargs):
+            raise OSError("the machine went away")
+        dask_executor.run_payload = lost
+
+    def repair_workers():
+        import importlib
+        importlib.reload(dask_executor)
+
+    with Client(cluster.scheduler_address) as client:
+        client.run(break_workers)
+        try:
+            outcomes, _ = grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
+        finally:
+            client.run(repair_workers)
+    assert [(o.student, o.score, o.max_score) for o in outcomes] == [("alt_correct", 0, 10), ("blank", 0, 10)]
+    assert all(any("the Dask cluster could not run this submission" in p and "went away" in p for p in o.problems)
+               for o in outcomes)
+
+
+def test_a_different_course_lib_on_the_workers_is_refused(cluster, tmp_path, monkeypatch):
+    course = _course(tmp_path / "course")
+    shutil.copytree(EXAMPLES / "blank" / HW, tmp_path / "subs" / "blank" / HW)
+    monkeypatch.setattr(dask_executor, "fingerprint", lambda: "0" * 16)
+    with pytest.raises(CourseError, match="different course_lib"):
+        grade(course, tmp_path / "subs", executor="dask", scheduler=cluster.scheduler_address, bar=False)
+
+
+def test_unreachable_scheduler_and_missing_address_are_clear_errors(tmp_path):
+    course = _course(tmp_path / "course")
+    shutil.copytree(EXAMPLES / "blank" / HW, tmp_path / "subs" / "blank" / HW)
+    with pytest.raises(CourseError, match="needs --scheduler ADDRESS"):
+        grade(course, tmp_path / "subs", executor="dask")
+    with pytest.raises(CourseError, match="--scheduler is for --executor dask"):
+        grade(course, tmp_path / "subs", scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(CourseError, match="could not reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
+        dask_executor.connect("tcp://127.0.0.1:1", timeout=2)
