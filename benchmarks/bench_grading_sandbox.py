@@ -16,6 +16,7 @@ many cores one grading process can keep busy.
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import tempfile
@@ -101,7 +102,8 @@ def main() -> int:
     args = parser.parse_args()
     n = args.copies
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp, \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.CRITICAL) as cluster:
         tmp = Path(tmp)
         stock = make_course(tmp / "stock")
         make_submissions(stock / "submitted", n)

@@ -60,3 +60,11 @@ def test_not_run_stops_every_notebook_with_the_reason():
     prepared = executor.Prepared(task=None, notebooks=[executor.Sanitized("a", notebook=object()),
                                                        executor.Sanitized("missing")])
     assert executor.not_run(prepared, "lost") == {"a": {"error": "lost", "outputs": {}, "notes": [], "skipped": {}}}
+
+
+def test_course_grade_dask_without_a_scheduler_is_a_clear_error(tmp_path, capsys):
+    from course_lib import cli
+
+    root = Path(__file__).resolve().parents[1]
+    assert cli.main(["grade", str(tmp_path), "--executor", "dask", "--root", str(root)]) == 2
+    assert "--executor dask needs --scheduler ADDRESS" in capsys.readouterr().err
