@@ -5,7 +5,9 @@ grading process (trusted)                     warm worker (bwrap)      child (pe
   score outputs (nbgrader rules)  <--outputs--                      <--  run cells, stream outputs
   write gradebook, autograded/, logs/
 
-Only the grading process touches the gradebook, the course root and the submissions.
+Only the grading process touches the gradebook, the course root and the submissions. The
+warm workers run on this machine (`run_locally`, `--jobs N`) or on a Dask cluster
+(`dask_executor.py`, `--executor dask`); both receive the same plain-data job (`payload`).
 """
 
 from __future__ import annotations
@@ -302,21 +304,26 @@ def grade_sandboxed(root: Path, tasks: list, jobs: int, progress=None, limits: L
     every submission; returns the outcomes in the order they finished."""
     url, config = db_url(root), load_config(root)
     limits = limits or default_limits(config)
-    cluster = None
-    if scheduler is not None:
-        from course_lib.grading.dask_executor import connect
-        cluster = connect(scheduler)
-    mode = cluster.describe() if cluster else describe()
-    print(f"course grade: {mode}", file=sys.stderr)
-    expected = _expected_notebooks(url, sorted({t.assignment for t in tasks}))
-    prepared = (prepare(task, root, url, expected[task.assignment], config) for task in tasks)
-    runs = cluster.run(prepared, limits) if cluster else run_locally(prepared, len(tasks), jobs, limits)
+    cluster = _connect(scheduler) if scheduler else None
     try:
-        return _score_all(root, url, config, runs, mode, len(tasks), progress, bar)
+        mode = cluster.describe() if cluster else describe()
+        print(f"course grade: {mode}", file=sys.stderr)
+        expected = _expected_notebooks(url, sorted({t.assignment for t in tasks}))
+        prepared = (prepare(task, root, url, expected[task.assignment], config) for task in tasks)
+        runs = cluster.run(prepared, limits) if cluster else run_locally(prepared, len(tasks), jobs, limits)
+        try:
+            return _score_all(root, url, config, runs, mode, len(tasks), progress, bar)
+        finally:
+            runs.close()
     finally:
-        runs.close()
         if cluster:
             cluster.close()
+
+
+def _connect(scheduler: str):
+    from course_lib.grading.dask_executor import connect  # imports distributed only when asked for
+
+    return connect(scheduler)
 
 
 def _score_all(root: Path, url: str, config, runs, mode: str, count: int, progress, bar) -> list:
