@@ -7,8 +7,8 @@ prints seconds per notebook for each and checks that all four give identical cel
 then the marginal cost of one more notebook with warm starts: grade N and 2N copies of a
 notebook whose checks fail fast (the blank submission) and report (t(2N) - t(N)) / N, locally
 with `--jobs 1` and on the cluster, and the grading process's serial part per notebook
-(sanitizing against the gradebook, scoring and writing the gradebook), which bounds how
-many cores one grading process can keep busy.
+(sanitizing against the gradebook, scoring and writing the gradebook, and for Dask packing
+and sending each submission), which bounds how many cores one grading process can keep busy.
 
     python benchmarks/bench_grading_sandbox.py [--copies N]
 """
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from distributed import LocalCluster
 
-from course_lib.grading import executor
+from course_lib.grading import dask_executor, executor
 from course_lib.grading.course import db_url, generate, read_scores, run_nbgrader
 from course_lib.grading.runner import grade
 
@@ -64,12 +64,18 @@ def timed(name: str, fn, n: int) -> float:
 
 
 class SerialPart:
-    """Totals the grading process's own time per notebook: sanitize (prepare) and score (record)."""
+    """Totals the grading process's own time per notebook: sanitize (executor.prepare), score
+    and write the gradebook (executor.record) and, for the Dask executor, pack and send each
+    submission (DaskCluster._submit)."""
+
+    PARTS = {"sanitize": (executor, "prepare"), "score_and_write": (executor, "record"),
+             "dask_send": (dask_executor.DaskCluster, "_submit")}
 
     def __init__(self):
-        self.seconds, self.calls = {"prepare": 0.0, "record": 0.0}, {"prepare": 0, "record": 0}
-        for name in self.seconds:
-            setattr(executor, name, self._timed(name, getattr(executor, name)))
+        self.seconds = {name: 0.0 for name in self.PARTS}
+        self.calls = {name: 0 for name in self.PARTS}
+        for name, (owner, attribute) in self.PARTS.items():
+            setattr(owner, attribute, self._timed(name, getattr(owner, attribute)))
 
     def _timed(self, name, fn):
         def run(*args, **kwargs):
@@ -82,8 +88,8 @@ class SerialPart:
         return run
 
     def report(self):
-        for name, label in (("prepare", "sanitize"), ("record", "score_and_write")):
-            print(f"serial_{label}_s_per_notebook: {self.seconds[name] / max(1, self.calls[name]):.3f}")
+        for name in self.PARTS:
+            print(f"serial_{name}_s_per_notebook: {self.seconds[name] / max(1, self.calls[name]):.3f}")
 
 
 def marginal(name: str, tmp: Path, n: int, **options) -> None:
@@ -121,8 +127,8 @@ def main() -> int:
         print(f"identical_cell_scores: {same}")
         serial = SerialPart()
         marginal("sandbox_jobs1", tmp, n, jobs=1)
-        serial.report()
         marginal("dask_2x1", tmp, n, executor="dask", scheduler=cluster.scheduler_address)
+        serial.report()
     return 0 if same else 1
 
 

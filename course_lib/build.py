@@ -71,7 +71,7 @@ def summary_table(report: BuildReport) -> str:
     lines += ["", "student".ljust(18) + "".join(a.split("_")[0].rjust(8) for a in assignments)]
     for student in students:
         cells = [scores.get((student, a)) for a in assignments]
-        lines.append(student.ljust(18) + "".join((f"{o.score:g}/{o.max_score:g}" if o else "-").rjust(8) for o in cells))
+        lines.append(student.ljust(18) + "".join((f"{o.score:g}/{o.max_score:g}" if o and o.graded else "-").rjust(8) for o in cells))
     lines += ["", f"lectures: {report.lectures[0].html.parent / 'index.html' if report.lectures else '-'}",
               f"grades:   {report.grades_csv}", f"feedback: {report.feedback}/<student>/<assignment>/"]
     return "\n".join(lines)

@@ -56,7 +56,7 @@ def _build(args) -> int:
     report = build_course(find_root(args.root), Path(args.out), fast=args.fast or None, jobs=args.jobs,
                           say=lambda line: print(line, flush=True))
     print(summary_table(report))
-    return 0 if all(r.ok for r in report.lectures) else 1
+    return 0 if all(r.ok for r in report.lectures) and all(o.graded for o in report.outcomes) else 1
 
 
 def _summary(args) -> int:
@@ -105,7 +105,7 @@ def _grade(args) -> int:
     outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, executor=args.executor,
                               scheduler=args.scheduler)
     print(summary_table(outcomes, skipped))
-    return 0
+    return 0 if all(o.graded for o in outcomes) else 1
 
 
 def _feedback(args) -> int:

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.grading.sandbox import drop_uid
+from course_lib.grading.sandbox import can_drop_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"
 HW = "hw1_cnn_arithmetic"
 # Children run as an unprivileged uid (root + bubblewrap, or root + a world-readable Python):
 # RLIMIT_NPROC bounds a fork bomb and the child cannot write the course or the repository.
-CONFINED = drop_uid(0) is not None
+CONFINED = can_drop_uid()
 
 CORRECT_PARAMS = ("def conv_params(in_channels, out_channels, kernel_size, bias=True):\n"
                   "    return out_channels * in_channels * kernel_size * kernel_size + (out_channels if bias else 0)\n")

@@ -4,6 +4,8 @@ missing cluster is a clear error, not a lost batch."""
 
 import shutil
 import sqlite3
+import time
+from pathlib import Path
 
 import pytest
 from distributed import Client, LocalCluster
@@ -103,38 +105,108 @@ def test_dask_sandbox_hides_the_course(graded):
     assert "DENIED []" in text and "LEAKED" not in text
 
 
-def test_a_failing_cluster_still_grades_every_submission(cluster, tmp_path):
+def _patch_workers(client, workers=None, **replacements):
+    """Replace functions of course_lib.grading.dask_executor inside the Dask worker processes."""
+    def patch():
+        for name, value in replacements.items():
+            setattr(dask_executor, name, value)
+    client.run(patch, workers=workers)
+
+
+def _repair_workers(client):
+    def repair():
+        import importlib
+        importlib.reload(dask_executor)
+    client.run(repair)
+
+
+def _lost(*args, **kwargs):
+    raise OSError("the machine went away")
+
+
+def test_a_failing_cluster_leaves_earlier_grades_alone(cluster, tmp_path):
     course = _course(tmp_path / "course")
     folder = tmp_path / "subs"
     for student in ("alt_correct", "blank"):
         shutil.copytree(EXAMPLES / student / HW, folder / student / HW)
-
-    def break_workers():
-        def lost(*args, **kwargs):
-            raise OSError("the machine went away")
-        dask_executor.run_payload = lost
-
-    def repair_workers():
-        import importlib
-        importlib.reload(dask_executor)
-
+    grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
+    before = _scores(course)
     with Client(cluster.scheduler_address) as client:
-        client.run(break_workers)
+        _patch_workers(client, run_payload=_lost)
         try:
             outcomes, _ = grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
         finally:
-            client.run(repair_workers)
-    assert [(o.student, o.score, o.max_score) for o in outcomes] == [("alt_correct", 0, 10), ("blank", 0, 10)]
-    assert all(any("the Dask cluster could not run this submission" in p and "went away" in p for p in o.problems)
-               for o in outcomes)
+            _repair_workers(client)
+    assert [(o.student, o.graded) for o in outcomes] == [("alt_correct", False), ("blank", False)]
+    assert all(any("NOT GRADED: the Dask cluster could not run this submission" in p and "went away" in p
+                   for p in o.problems) for o in outcomes)
+    assert _scores(course) == before and sum(before["alt_correct"].values()) == 10
+    assert "NOT GRADED" in (course / "logs" / HW / "alt_correct.log").read_text()
 
 
-def test_a_different_course_lib_on_the_workers_is_refused(cluster, tmp_path, monkeypatch):
+def test_a_worker_with_a_different_course_lib_gets_no_submissions(cluster, tmp_path, capsys):
+    course = _course(tmp_path / "course")
+    folder = tmp_path / "subs"
+    for student in ("typical_mistakes", "blank"):
+        shutil.copytree(EXAMPLES / student / HW, folder / student / HW)
+    with Client(cluster.scheduler_address) as client:
+        stale = sorted(client.scheduler_info()["workers"])[0]
+        _patch_workers(client, [stale], fingerprint=lambda: "0" * 16)
+        try:
+            outcomes, _ = grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
+        finally:
+            _repair_workers(client)
+    assert [(o.student, o.score, o.graded) for o in outcomes] == [("blank", 0, True), ("typical_mistakes", 3, True)]
+    assert f"not using Dask worker {stale}: it runs a different course_lib" in capsys.readouterr().err
+
+
+def test_no_worker_with_this_course_lib_is_a_clear_error(cluster, tmp_path):
     course = _course(tmp_path / "course")
     shutil.copytree(EXAMPLES / "blank" / HW, tmp_path / "subs" / "blank" / HW)
-    monkeypatch.setattr(dask_executor, "fingerprint", lambda: "0" * 16)
-    with pytest.raises(CourseError, match="different course_lib"):
-        grade(course, tmp_path / "subs", executor="dask", scheduler=cluster.scheduler_address, bar=False)
+    with Client(cluster.scheduler_address) as client:
+        _patch_workers(client, fingerprint=lambda: "0" * 16)
+        try:
+            with pytest.raises(CourseError, match="no Dask worker at .* runs this course_lib"):
+                grade(course, tmp_path / "subs", executor="dask", scheduler=cluster.scheduler_address, bar=False)
+        finally:
+            _repair_workers(client)
+    assert not (course / "logs").exists()  # nothing was graded
+
+
+def _stop_after_first(outcome):
+    raise KeyboardInterrupt("the instructor pressed Ctrl-C")
+
+
+@pytest.mark.parametrize("executor", ["sandbox", "dask"])
+def test_stopping_early_ends_running_submissions_and_leaves_nothing_behind(executor, cluster, tmp_path):
+    course = _course(tmp_path / "course")
+    folder = tmp_path / "subs"
+    shutil.copytree(EXAMPLES / "blank" / HW, folder / "a_blank" / HW)
+    hostile = hostile_submissions(course, folder)
+    write_submissions(folder, {"z_loop": hostile["infinite_loop"]})
+    limits = Limits(cell_timeout=120, wall_timeout=240)
+    options = {"jobs": 2} if executor == "sandbox" else {"executor": "dask", "scheduler": cluster.scheduler_address}
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        grade(course, folder, limits=limits, bar=False, progress=_stop_after_first, **options)
+    assert time.monotonic() - start < limits.cell_timeout  # the looping cell was ended, not waited for
+    assert not (course / "logs" / HW / "z_loop.log").exists()
+    with Client(cluster.scheduler_address) as client:
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert not any(name.startswith("course-grade-") for names in plugins.values() for name in names)
+    assert not _grading_processes()
+
+
+def _grading_processes() -> list[str]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = status.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "course_lib.grading.worker" in command:
+            found.append(command)
+    return found
 
 
 def test_unreachable_scheduler_and_missing_address_are_clear_errors(tmp_path):

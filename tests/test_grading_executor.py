@@ -7,6 +7,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from course_lib.grading import executor
+from course_lib.grading.runner import Task
 
 
 def test_windowed_keeps_a_bounded_number_in_flight_and_draws_lazily():
@@ -31,7 +32,7 @@ def test_windowed_keeps_a_bounded_number_in_flight_and_draws_lazily():
             return wait(futures, return_when=FIRST_COMPLETED).done
 
         finished = []
-        for item, future in executor.windowed(items(), submit, first_done, window=3):
+        for item, future in executor.windowed(items(), submit, first_done, window=lambda: 3):
             assert len(drawn) <= len(finished) + 1 + 3  # nothing drawn far ahead of what finished
             finished.append((item, future.result()))
     assert sorted(finished) == [(i, i * i) for i in range(10)]
@@ -56,10 +57,29 @@ def test_unreadable_files_are_reported_and_left_out(tmp_path, monkeypatch):
     assert problems == ["secret.bin could not be read (Permission denied); graded without it"]
 
 
-def test_not_run_stops_every_notebook_with_the_reason():
-    prepared = executor.Prepared(task=None, notebooks=[executor.Sanitized("a", notebook=object()),
-                                                       executor.Sanitized("missing")])
-    assert executor.not_run(prepared, "lost") == {"a": {"error": "lost", "outputs": {}, "notes": [], "skipped": {}}}
+def test_files_past_the_size_limits_are_reported_and_left_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(executor, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(executor, "MAX_FILES_BYTES", 150)
+    (tmp_path / "a.bin").write_bytes(b"a" * 80)
+    (tmp_path / "b.bin").write_bytes(b"b" * 80)   # 160 in all: past the total
+    (tmp_path / "c.bin").write_bytes(b"c" * 120)  # past the per-file limit
+    (tmp_path / "d.txt").write_bytes(b"d" * 10)
+    problems = []
+    assert executor._read_files(tmp_path, problems) == {"a.bin": b"a" * 80, "d.txt": b"d" * 10}
+    assert [p.split(" ")[0] for p in problems] == ["b.bin", "c.bin"]
+    assert all("past the size limits" in p for p in problems)
+
+
+def test_summary_table_lists_submissions_that_were_not_graded():
+    from course_lib.grading.runner import summary_table
+
+    prepared = executor.Prepared(task=Task("ann", "hw1_cnn_arithmetic", Path(".")))
+    outcome = executor.not_graded(prepared, "the Dask cluster could not run this submission: OSError()")
+    table = summary_table([outcome])
+    assert not outcome.graded
+    assert "NOT GRADED" in table.splitlines()[1] and "10/10" not in table
+    assert "NOT GRADED: the Dask cluster could not run this submission" in table
+    assert "gradebook entry is unchanged" in table
 
 
 def test_course_grade_dask_without_a_scheduler_is_a_clear_error(tmp_path, capsys):

@@ -9,36 +9,40 @@ grading process (this machine, trusted)          each Dask worker               
 Only plain data travels: each notebook's code cells (instructor cells already restored from
 the gradebook) and the submission's other files. The course root, the gradebook and
 solutions/ stay on this machine, and the scores are computed here, so a submission gets the
-same grade as with the local executor. Every Dask worker must run the same course_lib
-(checked against a fingerprint of its source) and, for the filesystem sandbox, have
-bubblewrap installed; each worker's log line says which sandbox it has.
+same grade as with the local executor. Submissions go only to Dask workers that run the
+same course_lib (checked against a fingerprint of its source, also for workers that join
+during the run); each worker's log line says which sandbox it has.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import queue
 import shutil
+import sys
 import threading
+import time
 import uuid
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Iterator
 
 import course_lib
 from course_lib.grading.course import CourseError
-from course_lib.grading.executor import (Prepared, not_run, payload, run_payload, scratch_folder,
+from course_lib.grading.executor import (NotGraded, Prepared, payload, run_payload, scratch_folder,
                                          threads_per_submission, windowed)
 from course_lib.grading.sandbox import Limits, Worker, describe
 
 try:
     from distributed import Client, WorkerPlugin, get_worker, wait
+    from distributed import TimeoutError as DaskTimeout
 except ImportError:  # `course grade` without --executor dask works without it
     Client = None
     WorkerPlugin = object
 
-SLOTS_PER_PROCESS = 64  # uids 61000 + 64 * (pid % 1000) + thread: distinct for Dask workers sharing a host
-CONNECT_TIMEOUT = 30    # seconds to reach the scheduler and see a worker
+CONNECT_TIMEOUT = 30     # seconds to reach the scheduler and see a worker
+NO_WORKERS_TIMEOUT = 120  # seconds without a usable worker before the rest is reported not graded
+POLL = 5                 # seconds between checks for workers that joined or left
 
 
 def fingerprint() -> str:
@@ -52,38 +56,44 @@ def fingerprint() -> str:
 
 class GradingPlugin(WorkerPlugin):
     """Installed on every Dask worker for one `course grade` run: a pool of warm sandboxed
-    workers, started as the Dask threads first need them and closed when the run ends."""
+    workers, started as the Dask threads first need them and killed when the run ends."""
 
     def __init__(self, limits: Limits, expected_fingerprint: str):
         self.limits, self.expected = limits, expected_fingerprint
         self.workers: list[Worker] = []
+        self.scratch, self.refused = None, None
 
     def setup(self, worker) -> None:
-        mine = fingerprint()
-        if mine != self.expected:
-            raise RuntimeError(f"Dask worker {worker.address} runs a different course_lib (source {mine}) from the "
-                               f"grading machine ({self.expected}); install the same dl-course version on every worker")
+        self.lock = threading.Lock()
+        self.free: queue.LifoQueue[Worker] = queue.LifoQueue()  # the most recently used is the warmest
+        if fingerprint() != self.expected:  # the grading process sends it no submissions
+            self.refused = f"Dask worker {worker.address} runs a different course_lib"
+            return
         self.scratch = scratch_folder()
         self.limits = threads_per_submission(self.limits, worker.state.nthreads)
-        self.free: queue.LifoQueue[Worker] = queue.LifoQueue()  # the most recently used is the warmest
-        self.lock = threading.Lock()
 
     def acquire(self) -> Worker:
         try:
             return self.free.get_nowait()
         except queue.Empty:
             with self.lock:
-                slot = SLOTS_PER_PROCESS * (os.getpid() % 1000) + len(self.workers)
-                self.workers.append(Worker(slot, self.scratch, self.limits))
+                if self.scratch is None:
+                    raise RuntimeError(self.refused or "the grading run on this Dask worker has ended") from None
+                self.workers.append(Worker(len(self.workers), self.scratch, self.limits))
                 return self.workers[-1]
 
     def release(self, worker: Worker) -> None:
         self.free.put(worker)
 
     def teardown(self, worker) -> None:
+        with self.lock:
+            scratch, self.scratch = self.scratch, None
+        for sandboxed in self.workers:  # a submission still running (the run stopped early) ends now
+            sandboxed.kill()
         for sandboxed in self.workers:
             sandboxed.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_on_dask_worker(job: dict, plugin_name: str) -> tuple[dict, float]:
@@ -96,54 +106,111 @@ def run_on_dask_worker(job: dict, plugin_name: str) -> tuple[dict, float]:
         plugin.release(worker)
 
 
+class ClusterLost(RuntimeError):
+    pass
+
+
 class DaskCluster:
     """A connection to the cluster for one `course grade` run."""
 
     def __init__(self, client, address: str):
         self.client, self.address = client, address
         self.plugin_name = f"course-grade-{uuid.uuid4().hex[:12]}"
+        self.expected = fingerprint()
+        self.usable: dict[str, int] = {}   # worker address -> threads, for workers with our course_lib
+        self.refused: set[str] = set()
+        self.lonely_since = None            # when the last usable worker left
+
+    def refresh(self) -> None:
+        """Check workers that joined (same course_lib?) and forget those that left."""
+        present = {a: w["nthreads"] for a, w in self.client.scheduler_info(n_workers=-1)["workers"].items()}
+        new = [a for a in present if a not in self.usable and a not in self.refused]
+        if new:
+            for address, theirs in self.client.run(fingerprint, workers=new, on_error="return").items():
+                if isinstance(theirs, BaseException):  # it left again, or is still starting: ask next time
+                    continue
+                if theirs == self.expected:
+                    self.usable[address] = present[address]
+                else:
+                    self.refused.add(address)
+                    print(f"course grade: not using Dask worker {address}: it runs a different course_lib (source "
+                          f"{theirs}, here {self.expected}); install the same dl-course version there", file=sys.stderr)
+        self.usable = {a: n for a, n in self.usable.items() if a in present}
 
     def threads(self) -> int:
-        return sum(w["nthreads"] for w in self.client.scheduler_info(n_workers=-1)["workers"].values())
+        return sum(self.usable.values())
 
     def describe(self) -> str:
-        modes = self.client.run(describe)
+        self.refresh()
+        if not self.usable:
+            raise CourseError(f"no Dask worker at {self.address} runs this course_lib (source {self.expected}); "
+                              f"install the same dl-course version on the grading machines")
+        modes = self.client.run(describe, workers=list(self.usable))
         head = f"Dask cluster at {self.address}: {len(modes)} workers, {self.threads()} threads; "
         if len(set(modes.values())) == 1:
             return head + next(iter(modes.values()))
         return head + "; ".join(f"{address}: {mode}" for address, mode in sorted(modes.items()))
 
-    def run(self, prepared: Iterator[Prepared], limits: Limits) -> Iterator[tuple[Prepared, dict, float]]:
-        """Send the submissions to the cluster, keeping every thread busy and one more
-        submission queued per thread; yields (submission, results, seconds) as each finishes."""
+    def run(self, prepared: Iterator[Prepared], limits: Limits) -> Iterator[tuple[Prepared, object, float]]:
+        """Send the submissions to the usable workers, keeping every thread busy and one more
+        submission queued per thread; yields (submission, results or NotGraded, seconds) as
+        each finishes. If the cluster goes away, the rest are reported not graded."""
         try:
-            self.client.register_plugin(GradingPlugin(limits, fingerprint()), name=self.plugin_name)
-        except RuntimeError as error:
-            raise CourseError(str(error)) from None
-        sent = set()  # submitted and not yet yielded: cancelled if the run stops early
+            self.client.register_plugin(GradingPlugin(limits, self.expected), name=self.plugin_name)
+        except Exception as error:  # noqa: BLE001 - whatever the workers raised, say it plainly
+            raise CourseError(f"the grading plugin could not start on the Dask workers: {error}") from None
+        unfinished: dict[int, list] = {}  # id(item) -> [item, its future once sent]
         try:
-            for item, future in windowed(prepared, lambda item: self._submit(item, sent), self._first_done,
-                                         2 * self.threads()):
+            for item, future in windowed(prepared, lambda item: self._submit(item, unfinished), self._first_done,
+                                         lambda: 2 * self.threads()):
                 try:
                     results, seconds = future.result()
-                except Exception as error:  # noqa: BLE001 - a lost worker costs this submission, not the batch
-                    results, seconds = not_run(item, f"the Dask cluster could not run this submission: {error!r}"), 0.0
-                sent.discard(future)
+                except Exception as error:  # noqa: BLE001 - a lost worker costs this run of it, not the batch
+                    results, seconds = NotGraded(f"the Dask cluster could not run this submission: {error!r}"), 0.0
+                del unfinished[id(item)]
                 future.release()
                 yield item, results, seconds
-        finally:
-            self.client.cancel(list(sent))
+        except (ClusterLost, CancelledError, OSError) as error:
+            reason = f"the Dask cluster went away before this submission was graded ({error})"
+            for item in [*(item for item, _ in unfinished.values()), *prepared]:
+                yield item, NotGraded(reason), 0.0
+        finally:  # stopped early, or the cluster went away: nothing of this run keeps running
+            self._cancel([future for _, future in unfinished.values() if future is not None])
 
-    def _submit(self, item: Prepared, sent: set):
+    def _cancel(self, futures: list) -> None:
+        try:
+            self.client.cancel(futures)
+        except Exception:  # noqa: BLE001 - the scheduler is gone, and the futures with it
+            pass
+
+    def _submit(self, item: Prepared, unfinished: dict):
+        unfinished[id(item)] = [item, None]
         task = item.task
         future = self.client.submit(run_on_dask_worker, payload(item), self.plugin_name, pure=False,
+                                    workers=list(self.usable), allow_other_workers=False,
                                     key=f"course-grade-{task.student}-{task.assignment}-{uuid.uuid4().hex[:8]}")
-        sent.add(future)
+        unfinished[id(item)][1] = future
         return future
 
-    @staticmethod
-    def _first_done(futures):
-        return wait(futures, return_when="FIRST_COMPLETED").done
+    def _first_done(self, futures) -> set:
+        """Wait for some futures to finish (cancelled ones count), watching for workers that
+        join or leave; raise ClusterLost after NO_WORKERS_TIMEOUT without a usable worker."""
+        while True:
+            try:
+                return wait(futures, timeout=POLL, return_when="FIRST_COMPLETED").done
+            except CancelledError:
+                return {f for f in futures if f.cancelled()}
+            except DaskTimeout:
+                self._watch_workers()
+
+    def _watch_workers(self) -> None:
+        self.refresh()
+        if self.usable:
+            self.lonely_since = None
+        elif self.lonely_since is None:
+            self.lonely_since = time.monotonic()
+        elif time.monotonic() - self.lonely_since > NO_WORKERS_TIMEOUT:
+            raise ClusterLost(f"no Dask worker with this course_lib for {NO_WORKERS_TIMEOUT} s")
 
     def close(self) -> None:
         try:

@@ -12,7 +12,6 @@ warm workers run on this machine (`run_locally`, `--jobs N`) or on a Dask cluste
 
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import shutil
@@ -34,7 +33,8 @@ from course_lib.grading.sandbox import Limits, Worker, WorkerError, describe
 from course_lib.grading.sanitize import Sanitized, cell_kind, load_config, sanitize
 
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files of a submission are not copied into its working copy
+MAX_FILE_BYTES = 50 * 1024 * 1024    # larger files of a submission are not copied into its working copy
+MAX_FILES_BYTES = 200 * 1024 * 1024  # nor files past this total (they travel in memory, maybe to a cluster)
 
 
 @dataclass
@@ -86,15 +86,22 @@ def payload(prepared: Prepared) -> dict:
 
 def _read_files(source: Path, problems: list[str]) -> dict[str, bytes]:
     """The submission's other files (data, helper modules), never notebooks or links; a file
-    that cannot be read is left out and reported in `problems`."""
-    files = {}
+    that cannot be read, or is past the size limits, is left out and reported in `problems`."""
+    files, total = {}, 0
     for path in sorted(source.rglob("*")):
         relative = path.relative_to(source)
         if path.is_symlink() or path.suffix == ".ipynb" or relative.parts[0] == ".ipynb_checkpoints":
             continue
         try:
-            if path.is_file() and path.stat().st_size < MAX_FILE_BYTES:
-                files[relative.as_posix()] = path.read_bytes()
+            if not path.is_file():
+                continue
+            size = path.stat().st_size
+            if size >= MAX_FILE_BYTES or total + size > MAX_FILES_BYTES:
+                problems.append(f"{relative} ({size / 2**20:.0f} MiB) is past the size limits (a file under "
+                                f"{MAX_FILE_BYTES >> 20} MiB, {MAX_FILES_BYTES >> 20} MiB in all); graded without it")
+                continue
+            files[relative.as_posix()] = path.read_bytes()
+            total += size
         except OSError as error:
             problems.append(f"{relative} could not be read ({error.strerror}); graded without it")
     return files
@@ -117,33 +124,36 @@ def run_payload(worker: Worker, job: dict) -> tuple[dict, float]:
         try:
             results[name] = worker.run({"id": f"{job['id']}/{name}", "cells": cells, "workdir": str(workdir)})
         except WorkerError as error:
-            results[name] = _not_run(str(error))
+            results[name] = {"error": str(error), "outputs": {}, "notes": [], "skipped": {}}
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return results, time.perf_counter() - start
 
 
-def _not_run(reason: str) -> dict:
-    return {"error": reason, "outputs": {}, "notes": [], "skipped": {}}
+@dataclass
+class NotGraded:
+    """The grading machinery (a lost machine, a cluster that went away), not the student's
+    code, failed to run a submission: it is reported, and its gradebook entry is left as it was."""
+
+    reason: str
 
 
-def not_run(item: Prepared, reason: str) -> dict:
-    """The results of a submission that no worker could run: every notebook stopped with `reason`."""
-    return {s.name: _not_run(reason) for s in item.notebooks if s.notebook is not None}
-
-
-def windowed(items: Iterator[Prepared], submit, first_done, window: int) -> Iterator[tuple[Prepared, object]]:
-    """Keep `window` submissions in flight: `submit(item)` starts one and returns its future,
+def windowed(items: Iterator[Prepared], submit, first_done, window) -> Iterator[tuple[Prepared, object]]:
+    """Keep `window()` submissions in flight: `submit(item)` starts one and returns its future,
     `first_done(futures)` blocks until some finish and returns them. Items are drawn (and so
-    sanitized) only as they are sent; yields (item, finished future)."""
-    running = {submit(item): item for item in itertools.islice(items, window)}
-    while running:
+    sanitized) only as they are sent; yields (item, finished future), each finished item
+    before the next one is drawn."""
+    running = {}
+    while True:
+        while len(running) < window():
+            item = next(items, None)
+            if item is None:
+                break
+            running[submit(item)] = item
+        if not running:
+            return
         for future in first_done(list(running)):
-            item = running.pop(future)
-            following = next(items, None)
-            if following is not None:
-                running[submit(following)] = following
-            yield item, future
+            yield running.pop(future), future
 
 
 def _stopped(reason: str) -> list:
@@ -223,11 +233,20 @@ def record(root: Path, url: str, config, prepared: Prepared, results: dict, seco
     return outcome
 
 
+def not_graded(prepared: Prepared, reason: str):
+    from course_lib.grading.runner import Outcome
+
+    task = prepared.task
+    return Outcome(task.student, task.assignment, graded=False,
+                   problems=[f"NOT GRADED: {reason}; its gradebook entry is unchanged; run course grade again"])
+
+
 def write_log(root: Path, outcome, mode: str, results: dict) -> None:
     logs = root / "logs" / outcome.assignment
     logs.mkdir(parents=True, exist_ok=True)
+    score = f"score {outcome.score:g} / {outcome.max_score:g}" if outcome.graded else "NOT GRADED"
     lines = [f"student {outcome.student}, assignment {outcome.assignment}", mode,
-             f"score {outcome.score:g} / {outcome.max_score:g} in {outcome.seconds:.2f} s"]
+             f"{score} in {outcome.seconds:.2f} s"]
     for name, result in results.items():
         lines.append(f"{name}: {result.get('attempts', 0)} run(s), {result.get('seconds', 0):.2f} s in the sandbox")
     lines += [f"repaired: {n}" for n in outcome.notes]
@@ -280,14 +299,21 @@ def run_locally(prepared: Iterator[Prepared], count: int, jobs: int,
     def first_done(futures):
         return wait(futures, return_when=FIRST_COMPLETED).done
 
+    pool = ThreadPoolExecutor(max_workers=slots)
+    finished = False
     try:
-        with ThreadPoolExecutor(max_workers=slots) as pool:
-            for item, future in windowed(prepared, lambda item: pool.submit(execute, item), first_done, 2 * slots):
-                try:
-                    yield (item, *future.result())
-                except Exception as error:  # noqa: BLE001 - one submission's failure is not the batch's
-                    yield item, not_run(item, f"the grader could not run this submission: {error!r}"), 0.0
+        for item, future in windowed(prepared, lambda item: pool.submit(execute, item), first_done, lambda: 2 * slots):
+            try:
+                yield (item, *future.result())
+            except Exception as error:  # noqa: BLE001 - one submission's failure is not the batch's
+                yield item, NotGraded(f"the grader failed on this submission: {error!r}"), 0.0
+        finished = True
     finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        if not finished:  # stopped early: end the running submissions now rather than wait for them
+            for worker in workers:
+                worker.kill()
+        pool.shutdown(wait=True)
         for worker in workers:
             worker.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -335,7 +361,10 @@ def _score_all(root: Path, url: str, config, runs, mode: str, count: int, progre
         ticker = tqdm(total=count, unit="notebook", desc="grading")
     try:
         for item, results, seconds in runs:
-            outcome = record(root, url, config, item, results, seconds)
+            if isinstance(results, NotGraded):
+                outcome, results = not_graded(item, results.reason), {}
+            else:
+                outcome = record(root, url, config, item, results, seconds)
             write_log(root, outcome, mode, results)
             outcomes.append(outcome)
             if ticker is not None:

@@ -68,6 +68,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)   # test cells that lost points, with the message
     notes: list[str] = field(default_factory=list)    # what the grader repaired or converted
+    graded: bool = True  # False: the grading machinery failed; the gradebook was not touched
 
     @property
     def ok(self) -> bool:
@@ -243,8 +244,9 @@ def summary_table(outcomes: list[Outcome], skipped: list[str] = ()) -> str:
     """The final table `course grade` prints: one row per submission, then failures and reasons."""
     rows = [f"{'student':<20} {'assignment':<22} {'score':>11} {'seconds':>8}  status"]
     for o in outcomes:
-        status = "ok" if o.ok else "PROBLEM"
-        rows.append(f"{o.student:<20} {o.assignment:<22} {o.score:>5g}/{o.max_score:<5g} {o.seconds:>8.1f}  {status}")
+        status = "ok" if o.ok else "PROBLEM" if o.graded else "NOT GRADED"
+        score = f"{o.score:>5g}/{o.max_score:<5g}" if o.graded else f"{'-':>5} {'':<5}"
+        rows.append(f"{o.student:<20} {o.assignment:<22} {score} {o.seconds:>8.1f}  {status}")
     reasons = [(o, p) for o in outcomes for p in o.problems]
     if reasons:
         rows += ["", "Problems (the submission was still graded):"]

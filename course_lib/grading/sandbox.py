@@ -16,18 +16,21 @@ other students' folders (but can read what is world-readable).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import course_lib
 
-UID_BASE = 61000  # slot i's submissions run as uid UID_BASE + i (no login, no files of its own)
+UID_BASE, UID_COUNT = 61000, 4000  # children run as one of these uids (no login, no files of their own)
 
 
 @dataclass
@@ -49,13 +52,45 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def drop_uid(slot: int) -> int | None:
-    """The uid a slot's children run as, or None where we cannot (or need not) switch."""
+def can_drop_uid() -> bool:
+    """Whether submissions can run as an unprivileged uid: grading runs as root, and the
+    interpreter is reachable after the switch (bubblewrap mounts it, or it is world-readable,
+    unlike e.g. /root/.pyenv)."""
     if os.getuid() != 0:
-        return None
-    if bwrap_path() is None and not _world_readable(Path(sys.base_prefix)):
-        return None  # the interpreter lives under a private folder (e.g. /root/.pyenv)
-    return UID_BASE + slot
+        return False
+    return bwrap_path() is not None or _world_readable(Path(sys.base_prefix))
+
+
+def _lease_folder() -> Path:
+    folder = Path("/run" if os.access("/run", os.W_OK) else tempfile.gettempdir()) / "course-grade-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        raise WorkerError(f"{folder} must be a directory owned by root with mode 0700; remove it and grade again")
+    return folder
+
+
+class UidLease:
+    """An unprivileged uid that one warm worker holds, by an exclusive lock on a file named
+    after it, for as long as it lives. No two workers on this host, in this grading run or
+    any other (a second instructor, another Dask worker), share a uid, so the process limit
+    and the kill after each submission, both per uid, only ever touch one worker's children."""
+
+    def __init__(self):
+        folder = _lease_folder()
+        for uid in range(UID_BASE, UID_BASE + UID_COUNT):
+            fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise WorkerError(f"all {UID_COUNT} grading uids from {UID_BASE} are in use on this host")
+
+    def release(self) -> None:
+        os.close(self._fd)
 
 
 def _world_readable(path: Path) -> bool:
@@ -139,12 +174,14 @@ class Worker:
         self.slot, self.limits = slot, limits
         self.scratch = Path(scratch) / f"slot{slot}"
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self.uid = drop_uid(slot)
+        self.lease = UidLease() if can_drop_uid() else None
+        self.uid = self.lease.uid if self.lease else None
         os.chmod(self.scratch, 0o711)
         self.log_path = Path(scratch) / f"worker{slot}.log"
         self.process = None
         self.info = {}
         self.jobs = 0
+        self.closed = False
 
     def start(self) -> None:
         log = open(self.log_path, "ab")
@@ -172,6 +209,8 @@ class Worker:
         return folder
 
     def run(self, job: dict) -> dict:
+        if self.closed:
+            raise WorkerError("the grading worker was closed (the grading run ended)")
         if self.process is None or self.process.poll() is not None:
             self.start()
         folder = Path(job["workdir"])
@@ -183,31 +222,37 @@ class Worker:
             job["nproc"] = 0
         else:  # threads count as processes: leave room for torch's thread pools
             job["nproc"] = self.limits.nproc + 2 * (self.limits.threads or 1)
-        timer = threading.Timer(self.limits.wall_timeout * 2 + 60, self._kill)
+        timer = threading.Timer(self.limits.wall_timeout * 2 + 60, self.kill)
         timer.start()
         try:
             self.process.stdin.write(json.dumps(job) + "\n")
             self.process.stdin.flush()
             line = self.process.stdout.readline()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # a broken pipe, or the worker killed and its pipes closed
             line = ""
         finally:
             timer.cancel()
         self.jobs += 1
         if not line:
-            self._kill()
+            self.kill()
             raise WorkerError(f"the grading worker stopped while grading; worker log:\n{self._log_tail()}")
         return json.loads(line)
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
+        """Stop the worker now; a job it was running ends with a WorkerError."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 
     def close(self) -> None:
+        """Let an idle worker exit (kill it after 10 s), and give its uid back."""
+        self.closed = True
         if self.process is not None and self.process.poll() is None:
             self.process.stdin.close()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._kill()
+                self.kill()
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
