@@ -173,6 +173,22 @@ def test_no_worker_with_this_course_lib_is_a_clear_error(cluster, tmp_path):
     assert not (course / "logs").exists()  # nothing was graded
 
 
+def test_a_cluster_without_workers_ends_the_run_with_the_rest_not_graded(tmp_path, monkeypatch):
+    monkeypatch.setattr(dask_executor, "NO_WORKERS_TIMEOUT", 3)
+    monkeypatch.setattr(dask_executor, "POLL", 1)
+    course = _course(tmp_path / "course")
+    folder = tmp_path / "subs"
+    for i in range(4):
+        shutil.copytree(EXAMPLES / "blank" / HW, folder / f"blank{i}" / HW)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lonely:
+        outcomes, _ = grade(course, folder, executor="dask", scheduler=lonely.scheduler_address, bar=False,
+                            progress=lambda outcome: lonely.scale(0))  # every worker leaves after the first
+    graded = [o for o in outcomes if o.graded]
+    assert len(outcomes) == 4 and 1 <= len(graded) < 4
+    assert all(any("NOT GRADED: the Dask cluster went away" in p and "no Dask worker with this course_lib" in p
+                   for p in o.problems) for o in outcomes if not o.graded)
+
+
 def _stop_after_first(outcome):
     raise KeyboardInterrupt("the instructor pressed Ctrl-C")
 

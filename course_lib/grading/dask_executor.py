@@ -117,7 +117,8 @@ class DaskCluster:
         self.client, self.address = client, address
         self.plugin_name = f"course-grade-{uuid.uuid4().hex[:12]}"
         self.expected = fingerprint()
-        self.usable: dict[str, int] = {}   # worker address -> threads, for workers with our course_lib
+        self.usable: dict[str, int] = {}   # worker address -> threads, for present workers with our course_lib
+        self.verified: set[str] = set()     # every worker that had our course_lib: where tasks may run
         self.refused: set[str] = set()
         self.lonely_since = None            # when the last usable worker left
 
@@ -131,8 +132,10 @@ class DaskCluster:
                     continue
                 if theirs == self.expected:
                     self.usable[address] = present[address]
+                    self.verified.add(address)
                 else:
                     self.refused.add(address)
+                    self.verified.discard(address)
                     print(f"course grade: not using Dask worker {address}: it runs a different course_lib (source "
                           f"{theirs}, here {self.expected}); install the same dl-course version there", file=sys.stderr)
         self.usable = {a: n for a, n in self.usable.items() if a in present}
@@ -162,7 +165,7 @@ class DaskCluster:
         unfinished: dict[int, list] = {}  # id(item) -> [item, its future once sent]
         try:
             for item, future in windowed(prepared, lambda item: self._submit(item, unfinished), self._first_done,
-                                         lambda: 2 * self.threads()):
+                                         lambda: max(1, 2 * self.threads())):
                 try:
                     results, seconds = future.result()
                 except Exception as error:  # noqa: BLE001 - a lost worker costs this run of it, not the batch
@@ -170,8 +173,8 @@ class DaskCluster:
                 del unfinished[id(item)]
                 future.release()
                 yield item, results, seconds
-        except (ClusterLost, CancelledError, OSError) as error:
-            reason = f"the Dask cluster went away before this submission was graded ({error})"
+        except Exception as error:  # noqa: BLE001 - ClusterLost, a lost scheduler, a closed client
+            reason = f"the Dask cluster went away before this submission was graded ({error!r})"
             for item in [*(item for item, _ in unfinished.values()), *prepared]:
                 yield item, NotGraded(reason), 0.0
         finally:  # stopped early, or the cluster went away: nothing of this run keeps running
@@ -187,7 +190,7 @@ class DaskCluster:
         unfinished[id(item)] = [item, None]
         task = item.task
         future = self.client.submit(run_on_dask_worker, payload(item), self.plugin_name, pure=False,
-                                    workers=list(self.usable), allow_other_workers=False,
+                                    workers=sorted(self.verified), allow_other_workers=False,
                                     key=f"course-grade-{task.student}-{task.assignment}-{uuid.uuid4().hex[:8]}")
         unfinished[id(item)][1] = future
         return future
