@@ -31,7 +31,8 @@ import course_lib
 from course_lib.grading.course import CourseError
 from course_lib.grading.executor import (NotGraded, Prepared, payload, run_payload, scratch_folder,
                                          threads_per_submission, windowed)
-from course_lib.grading.sandbox import Limits, Worker, describe
+from course_lib.grading.sandbox import Limits, Worker
+from course_lib.grading.sandbox import describe as sandbox_mode
 
 try:
     from distributed import Client, WorkerPlugin, get_worker, wait
@@ -148,7 +149,7 @@ class DaskCluster:
         if not self.usable:
             raise CourseError(f"no Dask worker at {self.address} runs this course_lib (source {self.expected}); "
                               f"install the same dl-course version on the grading machines")
-        modes = self.client.run(describe, workers=list(self.usable))
+        modes = self.client.run(sandbox_mode, workers=list(self.usable))
         head = f"Dask cluster at {self.address}: {len(modes)} workers, {self.threads()} threads; "
         if len(set(modes.values())) == 1:
             return head + next(iter(modes.values()))

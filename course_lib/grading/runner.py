@@ -192,9 +192,9 @@ def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, execut
     were skipped with the reason. `progress(outcome)` is called as each one finishes.
     `executor` is "sandbox" (warm sandboxed workers, the default), "dask" (the same
     workers on the Dask cluster whose scheduler is at `scheduler`; the cluster's threads
-    replace `jobs`) or "nbgrader" (stock autograde per submission); `limits` is a `sandbox.Limits` (cell_timeout defaults to
-    the config's Execute.timeout); `bar` shows a tqdm progress bar (default: when stderr
-    is a terminal and COURSE_QUIET is unset).
+    replace `jobs`) or "nbgrader" (stock autograde per submission); `limits` is a
+    `sandbox.Limits` (cell_timeout defaults to the config's Execute.timeout); `bar` shows a
+    tqdm progress bar (default: when stderr is a terminal and COURSE_QUIET is unset).
     """
     root = Path(root).resolve()
     if jobs < 1:

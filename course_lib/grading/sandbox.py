@@ -172,10 +172,10 @@ class Worker:
 
     def __init__(self, slot: int, scratch: Path, limits: Limits):
         self.slot, self.limits = slot, limits
+        self.lease = UidLease() if can_drop_uid() else None  # first: if none is free, nothing is left behind
+        self.uid = self.lease.uid if self.lease else None
         self.scratch = Path(scratch) / f"slot{slot}"
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self.lease = UidLease() if can_drop_uid() else None
-        self.uid = self.lease.uid if self.lease else None
         os.chmod(self.scratch, 0o711)
         self.log_path = Path(scratch) / f"worker{slot}.log"
         self.process = None
