@@ -322,7 +322,12 @@ def dropout_forward(x, p, train=True, mode="inverted", generator=None):
     - mode: "inverted" scales kept units by 1 / (1 - p) during training and is the
       identity at test time (what `nn.Dropout` does); "classic" keeps units unscaled
       during training and multiplies everything by the keep probability (1 - p) at test
-      time (the rule on the slides). Both have the same expected output.
+      time. Both have the same expected output. The slides write the classic test-time
+      rule as `W2 * p * max(0, W1 x + b1) + b2` and call p "the probability of dropout":
+      that is right only if p is the KEEP probability (the 2014 paper's p). With this
+      function's p (the DROP probability, as in PyTorch) the factor is 1 - p; scaling by
+      the drop probability would shrink outputs to p / (1 - p) of their training
+      expectation (to a quarter at p = 0.2).
     - generator: a `torch.Generator` on x's device, for reproducible masks
     Returns a tuple of:
     - out: the shape of x
