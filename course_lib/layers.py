@@ -73,12 +73,14 @@ def im2col(x, kernel_size, stride=1, padding=0):
       columns ordered by output position in row-major order (as `F.unfold`), where
       H' = (H + 2 ph - kh) // sh + 1 and W' = (W + 2 pw - kw) // sw + 1.
     """
+    # BEGIN ANSWER hw1.Q4
     _check_rank(x, 4, "x", "(N, C, H, W)")
     kernel, stride, padding = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(padding, "padding")
     _check_window(x.shape[2], x.shape[3], kernel, stride, padding)
     windows = _windows(x, kernel, stride, padding)  # (N, C, H', W', kh, kw)
     n, c, out_h, out_w, kh, kw = windows.shape
     return windows.permute(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, out_h * out_w)
+    # END ANSWER
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
@@ -124,6 +126,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     - out: (N, F, H', W') with H' = (H + 2 ph - kh) // sh + 1, W' likewise
     - cache: (x_shape, cols, w, stride, padding, has_bias) for `conv2d_backward`
     """
+    # BEGIN ANSWER hw1.Q4
     _check_rank(x, 4, "x", "(N, C, H, W)")
     _check_rank(w, 4, "w", "(F, C, kh, kw)")
     if x.shape[1] != w.shape[1]:
@@ -139,6 +142,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
         out = out + b.reshape(1, -1, 1)
     cache = (tuple(x.shape), cols, w, stride, padding, b is not None)
     return out.reshape(n, w.shape[0], out_h, out_w), cache
+    # END ANSWER
 
 
 def conv2d_backward(dout, cache):
@@ -201,6 +205,7 @@ def maxpool2d_backward(dout, cache):
     - dx: (N, C, H, W); a pixel that is the max of several overlapping windows receives
       the sum of their gradients.
     """
+    # BEGIN ANSWER hw1.Q5
     x_shape, argmax, kernel, stride, padding = cache
     n, c, out_h, out_w = dout.shape
     kh, kw = kernel
@@ -208,6 +213,7 @@ def maxpool2d_backward(dout, cache):
     routed.scatter_(-1, argmax.unsqueeze(-1), dout.unsqueeze(-1))       # (N, C, H', W', kh*kw)
     cols = routed.permute(0, 1, 4, 2, 3).reshape(n, c * kh * kw, out_h * out_w)
     return col2im(cols, x_shape, kernel, stride, padding)
+    # END ANSWER
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,6 +256,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     - out: the shape of x
     - cache: for `batchnorm_backward`
     """
+    # BEGIN ANSWER hw2.Q1
     mode = bn_param.get("mode", "train")
     if mode not in ("train", "eval"):
         raise ValueError(f"bn_param['mode'] must be 'train' or 'eval', got {mode!r}")
@@ -276,6 +283,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     out = gamma * x_hat + beta
     cache = (mode, x_hat, gamma, inv_std, tuple(x.shape))
     return _from_rows(out, x.shape), cache
+    # END ANSWER
 
 
 def batchnorm_backward(dout, cache):
@@ -292,6 +300,7 @@ def batchnorm_backward(dout, cache):
     dx = inv_std / M * (M * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)).
     In eval mode they are constants and dx = gamma * inv_std * dout.
     """
+    # BEGIN ANSWER hw2.Q2
     mode, x_hat, gamma, inv_std, shape = cache
     drows = _as_rows(dout)                                      # (M, D)
     dbeta = drows.sum(dim=0)
@@ -303,6 +312,7 @@ def batchnorm_backward(dout, cache):
     else:
         dx = dx_hat * inv_std
     return _from_rows(dx, shape), dgamma, dbeta
+    # END ANSWER
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,6 +343,7 @@ def dropout_forward(x, p, train=True, mode="inverted", generator=None):
     - out: the shape of x
     - cache: (mask or None, scale) for `dropout_backward`
     """
+    # BEGIN ANSWER hw2.Q3
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
         raise ValueError(f"p is the drop probability and must be in [0, 1), got {p!r}")
     if mode not in DROPOUT_MODES:
@@ -344,6 +355,7 @@ def dropout_forward(x, p, train=True, mode="inverted", generator=None):
     scale = 1.0 / (1.0 - p) if mode == "inverted" else 1.0
     mask = keep.to(x.dtype) * scale
     return x * mask, (mask, scale)
+    # END ANSWER
 
 
 def dropout_backward(dout, cache):
