@@ -50,6 +50,7 @@ def occlusion_map(
     Returns attributions with the image's shape and dtype ((C, H, W) or (1, C, H, W));
     positive where hiding the pixel lowers the target's logit.
     """
+    # BEGIN ANSWER hw4.Q1
     x = single_image(image)  # (1, C, H, W)
     shape = tuple(x.shape[1:])
     window, stride = _window_and_stride(window, stride, shape)
@@ -65,6 +66,7 @@ def occlusion_map(
     total = torch.einsum("abc,ai,bj,ck->ijk", diffs, cover_c, cover_h, cover_w)  # (C, H, W)
     count = torch.einsum("ai,bj,ck->ijk", cover_c, cover_h, cover_w)  # windows per pixel
     return (total / count).reshape(image.shape)
+    # END ANSWER
 
 
 def occlusion_probability(
