@@ -20,6 +20,7 @@ called outside any module (a residual addition, `torch.flatten`, `F.linear` in a
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -27,6 +28,8 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from course_lib.device import eval_mode
 
 IntOrTuple = int | Sequence[int]
 
@@ -426,21 +429,14 @@ def _example_input(model: nn.Module, input_size) -> torch.Tensor:
 def _trace(model: nn.Module, input_size) -> _Tracer:
     x = _example_input(model, input_size)
     tracer = _Tracer(model)
-    handles = []
-    for name, module in _leaf_modules(model):
-        handles.append(module.register_forward_pre_hook(tracer.before))
-        handles.append(module.register_forward_hook(
-            lambda m, i, o, name=name: tracer.after(name, m, i, o)))
-    was_training = model.training
-    model.eval()
     tracer.remember(x, ReceptiveField((1,) * (x.dim() - 2), (1,) * (x.dim() - 2), (0.0,) * (x.dim() - 2)))
-    try:
-        with torch.no_grad(), tracer:
+    with contextlib.ExitStack() as hooks, eval_mode(model), torch.no_grad():  # hooks removed, modes restored
+        for name, module in _leaf_modules(model):
+            hooks.enter_context(module.register_forward_pre_hook(tracer.before))
+            hooks.enter_context(module.register_forward_hook(
+                lambda m, i, o, name=name: tracer.after(name, m, i, o)))
+        with tracer:
             model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     return tracer
 
 

@@ -1,18 +1,23 @@
-"""Pick the device to run on, seed every random generator, and make GPU checks strict.
+"""Where and how a model runs: the device, seeds, strict GPU numerics, eval mode.
 
 `get_device()` prefers CUDA, then Apple's MPS, then the CPU; the environment variable
 `COURSE_DEVICE` (e.g. `cpu`, `cuda`, `cuda:1`) overrides the choice. Library code never
-calls `.cuda()`: it works on whatever device its input tensors live on.
+calls `.cuda()`: it works on whatever device its input tensors (or its model, see
+`module_device`) live on. `eval_mode(model)` runs a block in eval mode and puts every
+module back in its own mode afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import random
+from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 DEVICE_ENV = "COURSE_DEVICE"
 
@@ -48,12 +53,39 @@ def _checked_device(name: str) -> torch.device:
     return device
 
 
+def module_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or first buffer); the CPU for a model with neither."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with every module of `model` in eval mode; afterwards put each module
+    back in its own mode, even on error (mixed modes survive, e.g. a frozen BatchNorm inside
+    a model that trains)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (all devices); return a CPU generator with that seed."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return torch.Generator().manual_seed(seed)
+
+
+def _strict_settings() -> tuple[tuple[object, str, bool], ...]:
+    """(owner, attribute, strict value) of each backend flag `strict_numerics` sets."""
+    cudnn = torch.backends.cudnn
+    return ((torch.backends.cuda.matmul, "allow_tf32", False), (cudnn, "allow_tf32", False),
+            (cudnn, "deterministic", True), (cudnn, "benchmark", False))
 
 
 @contextlib.contextmanager
@@ -65,34 +97,21 @@ def strict_numerics():
     runs. Kernels without a deterministic version warn instead of failing. Every setting
     is restored on exit.
     """
-    saved = (
-        torch.backends.cuda.matmul.allow_tf32,
-        torch.backends.cudnn.allow_tf32,
-        torch.backends.cudnn.deterministic,
-        torch.backends.cudnn.benchmark,
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-    )
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    settings = _strict_settings()
+    saved_flags = [getattr(owner, name) for owner, name, _ in settings]
+    saved_algorithms = (torch.are_deterministic_algorithms_enabled(),
+                        torch.is_deterministic_algorithms_warn_only_enabled())
+    workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    for owner, name, value in settings:
+        setattr(owner, name, value)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
-        (
-            torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.allow_tf32,
-            torch.backends.cudnn.deterministic,
-            torch.backends.cudnn.benchmark,
-            deterministic,
-            warn_only,
-            workspace,
-        ) = saved
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        for (owner, name, _), value in zip(settings, saved_flags):
+            setattr(owner, name, value)
+        torch.use_deterministic_algorithms(saved_algorithms[0], warn_only=saved_algorithms[1])
         if workspace is None:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
         else:

@@ -20,6 +20,7 @@ a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -141,11 +142,8 @@ def activation_stats(model: nn.Module, x: torch.Tensor, layers=None, keep_values
                                     out.flatten().cpu() if keep_values else None))
         return hook
 
-    handles = [modules[n].register_forward_hook(record(n)) for n in names]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with contextlib.ExitStack() as hooks, torch.no_grad():  # every hook is removed on exit, even on error
+        for n in names:
+            hooks.enter_context(modules[n].register_forward_hook(record(n)))
+        model(x)
     return stats

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from course_lib.device import get_device
+from course_lib.device import eval_mode, get_device, module_device
 
 QUIET_ENV = "COURSE_QUIET"
 MOMENTUM = 0.9
@@ -139,22 +139,18 @@ def evaluate(model: nn.Module, loader: Iterable, device=None, loss_fn: Callable 
     """(mean loss, accuracy) of `model` over every example of `loader`, in eval mode.
 
     loader yields `(x (B, ...), y (B,))`. device: default the model's own device (the model
-    is not moved). The model's train/eval mode is restored afterwards.
+    is not moved). Every module's train/eval mode is restored afterwards.
     """
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else module_device(model)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
-    was_training = model.training
-    model.eval()
     total_loss, correct, count = 0.0, 0, 0
-    try:
+    with eval_mode(model):
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             logits = model(x)  # (B, K)
             total_loss += loss_fn(logits.float(), y).item() * y.shape[0]
             correct += (logits.argmax(dim=1) == y).sum().item()
             count += y.shape[0]
-    finally:
-        model.train(was_training)
     if count == 0:
         raise ValueError("the loader yielded no batches; nothing to evaluate")
     return total_loss / count, correct / count
@@ -167,10 +163,8 @@ def predict(model: nn.Module, data, batch_size: int = 256) -> torch.Tensor:
     data: a tensor x (N, ...) -> logits (N, K) on x's device; or a DataLoader / iterable
     of batches `x` or `(x, y)`, or a Dataset of `(x, y)` -> logits (N, K) on the CPU.
     """
-    device = _model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
+    device = module_device(model)
+    with eval_mode(model):
         if isinstance(data, torch.Tensor):
             outputs = [model(chunk.to(device)).to(data.device) for chunk in data.split(batch_size)]
             return torch.cat(outputs)
@@ -181,8 +175,6 @@ def predict(model: nn.Module, data, batch_size: int = 256) -> torch.Tensor:
             x = batch[0] if isinstance(batch, (tuple, list)) else batch
             outputs.append(model(x.to(device)).cpu())
         return torch.cat(outputs)
-    finally:
-        model.train(was_training)
 
 
 def _optimizer(optimizer, model, lr, weight_decay):
@@ -199,13 +191,6 @@ def _use_amp(amp: bool | None, device: torch.device) -> bool:
     if amp and device.type != "cuda":
         raise ValueError(f"amp=True needs a CUDA device, got {device}; use amp=None (automatic) or amp=False")
     return bool(amp)
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
-    if tensor is None:
-        tensor = next(model.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def progress_enabled(progress: bool | None = None) -> bool:

@@ -17,7 +17,6 @@ Three ways to reuse a trained network, cheapest first:
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -26,21 +25,11 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from course_lib.device import eval_mode, module_device
+
 # ---------------------------------------------------------------------------------------
 # Feature extraction and linear probes
 # ---------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Within the block every submodule is in eval mode; each module's own mode is restored."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def extract_features(
@@ -63,7 +52,7 @@ def extract_features(
         handle = module.register_forward_pre_hook(lambda mod, args: captured.append(args[0]))
     else:
         handle = module.register_forward_hook(lambda mod, args, out: captured.append(out))
-    device = _model_device(model)
+    device = module_device(model)
     features, labels = [], []
     try:
         with eval_mode(model), torch.no_grad():
@@ -99,13 +88,6 @@ def _named_module(model: nn.Module, name: str) -> nn.Module:
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         raise ValueError(f"the model has no module named {name!r}; choose one of: {shown}")
     return modules[name]
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
-    if tensor is None:
-        tensor = next(model.buffers(), None)
-    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 def _inputs_and_labels(batch):

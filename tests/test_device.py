@@ -5,8 +5,9 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
-from course_lib.device import get_device, seed_everything, strict_numerics
+from course_lib.device import eval_mode, get_device, module_device, seed_everything, strict_numerics
 
 
 def test_cpu_when_no_accelerator(monkeypatch):
@@ -55,6 +56,34 @@ def test_strict_numerics_sets_and_restores():
         assert torch.backends.cudnn.deterministic
         assert torch.are_deterministic_algorithms_enabled()
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.are_deterministic_algorithms_enabled()) == before
+
+
+def test_module_device_reads_parameters_then_buffers_then_says_cpu():
+    assert module_device(nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert module_device(nn.BatchNorm1d(2, affine=False, device="meta")) == torch.device("meta")  # buffers only
+    assert module_device(nn.ReLU()) == torch.device("cpu")
+
+
+def _mixed_model() -> nn.Sequential:
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5))
+    model.train()
+    model[1].eval()  # a frozen BatchNorm inside a model that trains
+    return model
+
+
+def test_eval_mode_puts_every_module_in_eval_and_restores_each_own_mode():
+    model = _mixed_model()
+    before = [m.training for m in model.modules()]
+    with eval_mode(model) as inside:
+        assert inside is model and not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == before == [True, True, False, True]
+
+
+def test_eval_mode_restores_modes_when_the_block_fails():
+    model = _mixed_model()
+    with pytest.raises(RuntimeError, match="boom"), eval_mode(model):
+        raise RuntimeError("boom")
+    assert [m.training for m in model.modules()] == [True, True, False, True]
 
 
 @pytest.mark.gpu

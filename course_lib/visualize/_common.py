@@ -1,5 +1,5 @@
 """Shared plumbing for the visualizations: find layers by name, record what they see,
-run a model in eval mode and put every module back the way it was, check shapes.
+check shapes. (A model's device and eval mode: `course_lib.device`.)
 
 Nothing here draws; nothing here is public (the public functions live next door).
 """
@@ -7,7 +7,7 @@ Nothing here draws; nothing here is public (the public functions live next door)
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -83,17 +83,13 @@ def record(
             return lambda module, args: keep(args[0] if args else None)
         return lambda module, args, output: keep(output)
 
-    handles = []
-    try:
+    with contextlib.ExitStack() as hooks:  # every hook is removed on exit, even on error
         for name, module, use_input in zip(names, modules, flags):
             hook = keeper(name, use_input)
-            handles.append(
+            hooks.enter_context(
                 module.register_forward_pre_hook(hook) if use_input else module.register_forward_hook(hook)
             )
         model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
     return {name: _single_call(name, values) for name, values in seen.items()}
 
 
@@ -109,30 +105,8 @@ def _single_call(name: str, values: list[Tensor]) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------
-# Modes and devices
+# Dtypes
 # ---------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def evaluating(model: nn.Module, restore: bool = True) -> Iterator[nn.Module]:
-    """Run the block with `model` in eval mode; afterwards put each module back in the
-    mode it was in (mixed modes, e.g. a frozen batch norm inside a training model, survive).
-    With `restore=False` the model is left in eval mode."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        if restore:
-            for module, training in modes:
-                module.training = training
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Device of the model's first parameter (or buffer); the CPU for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
@@ -149,9 +123,7 @@ def model_dtype(model: nn.Module) -> torch.dtype:
 
 def check_batch(x, what: str = "x") -> Tensor:
     """`x` must be a 4-D tensor (N, C, H, W); anything else is a ValueError saying how to fix it."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"expected {what} to be a tensor of shape (N, C, H, W), got {type(x).__name__}")
-    if x.dim() == 3:
+    if _tensor(x, what, "(N, C, H, W)").dim() == 3:
         raise ValueError(
             f"expected {what} of shape (N, C, H, W), got (C, H, W) = {tuple(x.shape)}; "
             f"add a batch dimension with {what}.unsqueeze(0)"
@@ -161,11 +133,16 @@ def check_batch(x, what: str = "x") -> Tensor:
     return x
 
 
+def _tensor(value, what: str, shape: str) -> Tensor:
+    """`value` itself if it is a tensor, else a ValueError naming the expected `shape`."""
+    if not isinstance(value, Tensor):
+        raise ValueError(f"expected {what} to be a tensor of shape {shape}, got {type(value).__name__}")
+    return value
+
+
 def single_image(image, what: str = "image") -> Tensor:
     """One image given as (C, H, W) or (1, C, H, W); returned as (1, C, H, W)."""
-    if not isinstance(image, Tensor):
-        raise ValueError(f"expected {what} to be a tensor of shape (C, H, W), got {type(image).__name__}")
-    if image.dim() == 3:
+    if _tensor(image, what, "(C, H, W)").dim() == 3:
         return image.unsqueeze(0)
     if image.dim() == 4 and image.shape[0] == 1:
         return image

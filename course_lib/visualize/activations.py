@@ -14,7 +14,9 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._common import as_name_list, batches, check_batch, evaluating, model_device, record
+from ..device import eval_mode as evaluating  # `eval_mode` is this module's keyword
+from ..device import module_device
+from ._common import as_name_list, batches, check_batch, record
 
 
 def activations(
@@ -64,7 +66,7 @@ def dead_channels(model: nn.Module, data, layer: str) -> DeadChannels:
     output is (N, C, ...) with channels on dimension 1 (a Linear layer's units count as
     channels). Runs in eval mode without gradients; modes are restored afterwards.
     """
-    device = model_device(model)
+    device = module_device(model)
     peak = None
     for x, _ in batches(data):
         out = activations(model, x.to(device), layer)[layer]

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._common import batches, evaluating, model_device, named_layer, record
+from ..device import eval_mode, module_device
+from ._common import batches, named_layer, record
 
 
 def embed(model: nn.Module, data, layer: str | None = None) -> tuple[Tensor, Tensor | None]:
@@ -31,9 +32,9 @@ def embed(model: nn.Module, data, layer: str | None = None) -> tuple[Tensor, Ten
     when the batches carry none). Runs in eval mode without gradients; modes restored.
     """
     name, take_input = _feature_layer(model, layer)
-    device = model_device(model)
+    device = module_device(model)
     features, labels = [], []
-    with torch.no_grad(), evaluating(model):
+    with torch.no_grad(), eval_mode(model):
         for x, y in batches(data):
             out = record(model, x.to(device), [name], take_input=take_input)[name]
             features.append(out.flatten(1).cpu())

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from ..arithmetic import receptive_field
-from ._common import check_batch, check_channel, evaluating, named_layer, record
+from ..device import eval_mode
+from ._common import check_batch, check_channel, named_layer, record
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _candidates(model, images, layer, channel, k, max_per_image, batch_size):
     """The strongest units per batch (enough to hold the overall top k): values (M,),
     image indices (M,), positions (M, spatial dims)."""
     values, indices, positions = [], [], []
-    with torch.no_grad(), evaluating(model):
+    with torch.no_grad(), eval_mode(model):
         for first in range(0, len(images), batch_size):
             out = record(model, images[first:first + batch_size], [layer])[layer]  # (B, C', ...)
             if out.dim() < 2:

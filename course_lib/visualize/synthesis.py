@@ -15,7 +15,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from ._common import check_batch, check_channel, evaluating, model_device, model_dtype, named_layer, record, single_image
+from ..device import eval_mode, module_device
+from ._common import check_batch, check_channel, model_dtype, named_layer, record, single_image
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU)
 UNITS = ("mean", "centre")
@@ -82,7 +83,7 @@ def maximize_activation(
     x.requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=lr)
     history = []
-    with evaluating(model):
+    with eval_mode(model):
         for step in range(steps):
             shifted = _jitter(x, jitter, generator)
             value = _objective(model, shifted, layer, channel, unit, take_input)
@@ -107,7 +108,7 @@ def channel_objective(model: nn.Module, x: Tensor, layer: str, channel: int,
     check_batch(x)
     unit = _unit(unit)
     take_input = pre_relu and isinstance(named_layer(model, layer), ACTIVATIONS)
-    with torch.no_grad(), evaluating(model):
+    with torch.no_grad(), eval_mode(model):
         return _objective(model, x, layer, channel, unit, take_input, per_image=True)
 
 
@@ -134,7 +135,7 @@ def _objective(model, x, layer, channel, unit, take_input, per_image=False) -> T
 
 
 def _start_image(model, start, image_size, generator) -> Tensor:
-    device, dtype = model_device(model), model_dtype(model)
+    device, dtype = module_device(model), model_dtype(model)
     if start is not None:
         return single_image(start, "start").detach().to(device=device, dtype=dtype).clone()
     size = tuple(image_size)
