@@ -135,13 +135,18 @@ def targets_of(dataset: Dataset) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 
 
-def file_md5(path: Path) -> str:
-    """The MD5 hex digest of a file."""
-    digest = hashlib.md5()
+def file_digest(path, algorithm: str) -> str:
+    """The hex digest of a file's bytes with `hashlib` algorithm `algorithm` ("md5", "sha256", ...)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """The MD5 hex digest of a file (the checksum torchvision publishes for MNIST)."""
+    return file_digest(path, "md5")
 
 
 def check_md5(path: Path, expected: str) -> None:
@@ -454,14 +459,7 @@ def small_subset(dataset: Dataset, per_class: int, seed: int = 0):
     Returns an `ImageDataset` for an `ImageDataset`, else a `LabelledSubset`; either has
     `.targets` and `.classes`. Indices are kept in ascending order.
     """
-    targets = targets_of(dataset).numpy()
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in np.unique(targets):
-        members = np.flatnonzero(targets == label)
-        if len(members) < per_class:
-            raise ValueError(f"class {label} has only {len(members)} examples, fewer than per_class={per_class}")
-        chosen.append(rng.permutation(members)[:per_class])
+    chosen, _ = stratified_split(targets_of(dataset), per_class, seed)
     return _subset(dataset, np.sort(np.concatenate(chosen)))
 
 
@@ -479,15 +477,31 @@ def split_indices(targets, val_fraction: float, seed: int) -> tuple[np.ndarray, 
     """Stratified split of `range(len(targets))`: (train indices, val indices), both ascending."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+    val, train = stratified_split(targets, lambda size: round(val_fraction * size), seed)
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def stratified_split(targets, take: int | Callable[[int], int], seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The one stratified, seeded split: (taken, rest), each a list of index arrays, one per class.
+
+    targets: (N,) labels. take: how many indices to take from every class, or a function
+    of the class size giving that number. Classes come in ascending label order; one
+    generator seeded with `seed` permutes each class's indices in turn, `taken[c]` is the
+    first `take` of class c's permutation and `rest[c]` the others, both in permuted order.
+    Raises ValueError naming the class when a class has fewer than `take` examples.
+    """
     targets = np.asarray(targets)
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    taken, rest = [], []
     for label in np.unique(targets):
         members = rng.permutation(np.flatnonzero(targets == label))
-        n_val = int(round(val_fraction * len(members)))
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+        count = take(len(members)) if callable(take) else take
+        if len(members) < count:
+            raise ValueError(f"class {label} has only {len(members)} examples, fewer than per_class={count}; "
+                             f"ask for at most {len(members)} per class")
+        taken.append(members[:count])
+        rest.append(members[count:])
+    return taken, rest
 
 
 def _subset(dataset: Dataset, indices: np.ndarray):

@@ -68,7 +68,7 @@ import torch
 from torch import nn
 
 from course_lib import data as course_data
-from course_lib.device import get_device, seed_everything
+from course_lib.device import get_device, module_device, seed_everything
 from course_lib.models import SmallCNN, backbone_manifest, pretrained_backbone
 from course_lib.train import evaluate, fit
 from course_lib.transfer import apply_lora, extract_features, freeze, freeze_bn, linear_probe, trainable_parameters
@@ -151,15 +151,10 @@ def holdout_indices(targets, per_class: int, seed: int = TEST_SPLIT_SEED) -> tup
     targets: (N,) labels. Test indices keep the seeded permutation's order within each
     class, so the first m of a class in test are the same for every m (fast mode uses that).
     """
-    targets = np.asarray(targets)
-    rng = np.random.default_rng(seed)
-    pool, test = [], []
-    for label in np.unique(targets):
-        members = rng.permutation(np.flatnonzero(targets == label))
-        if len(members) <= per_class:
-            raise ValueError(f"class {label} has {len(members)} examples; cannot hold out {per_class} and train on the rest")
-        test.append(members[:per_class])
-        pool.append(members[per_class:])
+    test, pool = course_data.stratified_split(targets, per_class, seed)
+    if any(len(members) == 0 for members in pool):
+        raise ValueError(f"a class has exactly {per_class} examples: holding out {per_class} leaves none to train on; "
+                         "hold out fewer per class")
     test_idx = np.stack(test, axis=1).reshape(-1)  # interleaved: class 0, 1, ..., 0, 1, ...
     return np.sort(np.concatenate(pool)), test_idx
 
@@ -222,7 +217,7 @@ class Batches:
 
 def new_head(model: SmallCNN, num_classes: int) -> SmallCNN:
     """Replace the last Linear by a fresh, trainable `nn.Linear(feature_dim, num_classes)`."""
-    model.head[-1] = nn.Linear(model.feature_dim, num_classes).to(next(model.parameters()).device)
+    model.head[-1] = nn.Linear(model.feature_dim, num_classes).to(module_device(model))
     return model
 
 
@@ -238,7 +233,7 @@ def build_model(method: str, backbone: SmallCNN, num_classes: int, seed: int = 0
     """
     _check_names([method], METHODS, "method")
     torch.manual_seed(seed)
-    device = next(backbone.parameters()).device
+    device = module_device(backbone)
     if method == "scratch":
         config = dict(backbone_manifest()["model"], num_classes=num_classes)
         return SmallCNN(**config).to(device)

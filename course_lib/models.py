@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +24,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from course_lib.data import DownloadError, network_reachable, network_timeout
+from course_lib.data import DownloadError, file_digest, network_reachable, network_timeout
 
 BACKBONE_DIR = Path(__file__).resolve().parent / "assets" / "backbone"
 BACKBONE_FILE = "smallcnn_mnist04.pt"
@@ -183,12 +182,8 @@ def backbone_manifest(directory=None) -> dict:
 
 
 def file_sha256(path) -> str:
-    """The sha256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The sha256 hex digest of a file (the checksum `manifest.json` records)."""
+    return file_digest(path, "sha256")
 
 
 def pretrained_backbone(map_location: str | torch.device = "cpu", directory=None) -> SmallCNN:

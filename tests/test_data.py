@@ -238,6 +238,29 @@ def test_small_subset_is_stratified_seeded_and_drawn_from_the_data():
         data.small_subset(mnist, per_class=2000)
 
 
+def test_stratified_split_takes_from_each_class_by_one_seeded_permutation():
+    targets = np.array([2, 0, 1, 0, 2, 2, 1, 0, 2, 1, 0, 2])
+    taken, rest = data.stratified_split(targets, 2, seed=4)
+    rng = np.random.default_rng(4)  # the oracle: permute each class in label order, take the first 2
+    for label, (took, kept) in enumerate(zip(taken, rest)):
+        members = rng.permutation(np.flatnonzero(targets == label))
+        assert np.array_equal(took, members[:2]) and np.array_equal(kept, members[2:])
+    by_size, _ = data.stratified_split(targets, lambda size: size // 2, seed=4)
+    assert [len(part) for part in by_size] == [2, 1, 2]
+    with pytest.raises(ValueError, match="class 1 has only 3 examples, fewer than per_class=4"):
+        data.stratified_split(targets, 4, seed=0)
+
+
+def test_file_digest_matches_hashlib(tmp_path):
+    import hashlib
+
+    path = tmp_path / "blob.bin"
+    payload = bytes(range(256)) * 5000  # > 1 MiB: more than one chunk
+    path.write_bytes(payload)
+    for algorithm in ("md5", "sha256"):
+        assert data.file_digest(path, algorithm) == hashlib.new(algorithm, payload).hexdigest()
+
+
 def test_train_val_split_partitions_each_class():
     targets = data.load_digits().targets
     train_idx, val_idx = data.split_indices(targets, 0.25, seed=3)
