@@ -50,7 +50,9 @@ and the code path stay the same.
 The result is a `TransferTable`: one `TransferRow` per method x label count with the
 per-seed accuracies, their mean, sample std (ddof=1; 0 for one seed) and min / max, the
 trainable parameter count and the mean seconds per run. `plot_transfer(table)` draws it
-(min-max bands); `to_markdown(table)` formats it.
+(min-max bands); `to_markdown(table)` formats it. `when_to_transfer(tables)` reads the tables
+into the slides' "when to transfer" cells by one stated rule (`VERDICT_RULE`), next to the
+slides' own cells ("NA" where the slides leave one empty); `when_to_transfer_markdown` formats them.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
@@ -353,6 +355,17 @@ class TransferTable:
     seconds: float  # the whole experiment, wall time
     versions: dict[str, str] = field(default_factory=dict)
 
+    def as_dict(self) -> dict:
+        """Every field as plain lists, dicts and numbers (JSON-ready); `from_dict` reads it back."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> TransferTable:
+        """The table `as_dict` wrote (e.g. read back from JSON)."""
+        rows = [TransferRow(**{**row, "accuracies": tuple(row["accuracies"])}) for row in fields["rows"]]
+        tuples = {name: tuple(fields[name]) for name in ("seeds", "labels_per_class", "methods")}
+        return cls(**{**fields, **tuples, "rows": rows})
+
     def row(self, method: str, labels_per_class: int | None) -> TransferRow:
         """The row of `method` at `labels_per_class` (KeyError naming what exists if absent)."""
         for row in self.rows:
@@ -443,6 +456,126 @@ def _row(method, n, seeds, backbone, data: TargetData, epochs, min_steps, device
 
 
 # ---------------------------------------------------------------------------------------
+# Reading the table: the slides' "when to transfer" verdict
+# ---------------------------------------------------------------------------------------
+
+# Cheapest first: fewest trainable parameters; scratch last, since it throws the backbone away.
+COST_ORDER = ("linear_probe", "lora", "finetune_last", "finetune_all", "scratch")
+METHOD_ADVICE = {
+    "linear_probe": "linear classifier on the top layer (frozen features)",
+    "lora": "LoRA adapters on every conv + new head",
+    "finetune_last": "fine-tune the last conv block + new head",
+    "finetune_all": "fine-tune all layers",
+    "scratch": "train from scratch",
+}
+DATA_SIZES = {"small": "very little data", "large": "quite a lot of data"}  # the slides' rows
+SLIDE_COLUMNS = {"similar": "very similar dataset", "different": "very different dataset"}
+SLIDE_NA = "NA"
+SLIDE_CELLS = {  # the slides' own cells; they leave very little data on a very different dataset empty
+    ("small", "similar"): "use a linear classifier on the top layer",
+    ("small", "different"): SLIDE_NA,
+    ("large", "similar"): "fine-tune a few layers",
+    ("large", "different"): "fine-tune a larger number of layers",
+}
+VERDICT_RULE = (
+    "Rule for each measured cell (`course_lib.experiment.when_to_transfer`): among the methods whose mean "
+    "accuracy is within noise of the best (noise = the larger of the two rows' seed std and two binomial "
+    "standard errors of the best accuracy on the test set), pick the cheapest (fewest trainable parameters; "
+    "scratch counts as most expensive since it discards the backbone). \"Very little data\" is the table's "
+    "smallest label count, \"quite a lot\" its largest."
+)
+
+
+@dataclass(frozen=True)
+class TransferVerdict:
+    """One cell of the "when to transfer" table: what the numbers say, and what the slides say.
+
+    size: the slides' row, "small" (very little data) or "large" (quite a lot); target: the
+    column, "similar" or "different"; labels_per_class: the label count read for the row
+    (None = all). method: the measured verdict, the cheapest method (`COST_ORDER`) within
+    noise of the best. tied: the rows within noise of the best, best first; below: the
+    others, best first. gain: the best pretrained mean minus scratch's. slide: the slides'
+    own cell, `SLIDE_NA` where they leave it empty (never filled in from the numbers).
+    """
+
+    size: str
+    target: str
+    labels_per_class: int | None
+    method: str
+    tied: tuple[TransferRow, ...]
+    below: tuple[TransferRow, ...]
+    gain: float
+    slide: str
+
+    @property
+    def advice(self) -> str:
+        return METHOD_ADVICE[self.method]
+
+    @property
+    def pick(self) -> TransferRow:
+        return next(row for row in self.tied if row.method == self.method)
+
+
+def tie_margin(best: TransferRow, row: TransferRow, test_size: int) -> float:
+    """How far below `best`'s mean `row`'s mean may be and still tie: the larger of the two rows'
+    seed std and two binomial standard errors of the best accuracy on `test_size` test images."""
+    p = best.accuracy_mean
+    return max(best.accuracy_std, row.accuracy_std, 2 * math.sqrt(p * (1 - p) / test_size))
+
+
+def within_noise(table: TransferTable, labels_per_class: int | None) -> tuple[list[TransferRow], list[TransferRow]]:
+    """(tied, below) at one label count: the rows within `tie_margin` of the best mean, and the rest.
+
+    Both lists are sorted best first (equal means keep the table's method order).
+    """
+    rows = sorted((table.row(m, labels_per_class) for m in table.methods), key=lambda r: -r.accuracy_mean)
+    best = rows[0]
+    tied = [r for r in rows if best.accuracy_mean - r.accuracy_mean <= tie_margin(best, r, table.test_size) + 1e-12]
+    return tied, [r for r in rows if r not in tied]
+
+
+def pretrained_gain(table: TransferTable, labels_per_class: int | None) -> float:
+    """Mean accuracy of the best pretrained method minus scratch's, at one label count."""
+    pretrained = [table.row(m, labels_per_class).accuracy_mean for m in table.methods if m != "scratch"]
+    return max(pretrained) - table.row("scratch", labels_per_class).accuracy_mean
+
+
+def when_to_transfer(tables: Sequence[TransferTable]) -> list[TransferVerdict]:
+    """The slides' "when to transfer" table, filled in from `transfer_experiment` results.
+
+    tables: one `TransferTable` per column, its `target` "similar" or "different"; each
+    needs "scratch", at least one pretrained method and at least two label counts. The
+    row "small" reads each table's smallest label count, "large" its largest (None, all
+    labels, counts as the largest). Each cell's verdict follows `VERDICT_RULE`; its slide
+    cell is `SLIDE_CELLS[(size, target)]`, "NA" where the slides have none.
+    Returns the cells row by row ("small" first), columns in the order of `tables`.
+    """
+    for table in tables:
+        _check_verdict_table(table)
+    verdicts = []
+    for size in DATA_SIZES:
+        for table in tables:
+            counts = sorted(table.labels_per_class, key=lambda n: math.inf if n is None else n)
+            n = counts[0] if size == "small" else counts[-1]
+            tied, below = within_noise(table, n)
+            pick = min(tied, key=lambda r: COST_ORDER.index(r.method))
+            verdicts.append(TransferVerdict(size, table.target, n, pick.method, tuple(tied), tuple(below),
+                                            pretrained_gain(table, n), SLIDE_CELLS[(size, table.target)]))
+    return verdicts
+
+
+def _check_verdict_table(table: TransferTable) -> None:
+    if table.target not in SLIDE_COLUMNS:
+        raise ValueError(f"table.target is {table.target!r}; the slides' columns are {', '.join(SLIDE_COLUMNS)}")
+    if "scratch" not in table.methods or len(table.methods) < 2:
+        raise ValueError(f"the {table.target!r} table has methods {table.methods}; the verdict compares pretrained "
+                         "methods with scratch: run transfer_experiment with 'scratch' and at least one other method")
+    if len(set(table.labels_per_class)) < 2:
+        raise ValueError(f"the {table.target!r} table has label counts {table.labels_per_class}; the slides' rows need "
+                         "a small and a large one: run transfer_experiment with at least two labels_per_class")
+
+
+# ---------------------------------------------------------------------------------------
 # Presenting the table
 # ---------------------------------------------------------------------------------------
 
@@ -469,6 +602,39 @@ def to_markdown(table: TransferTable) -> str:
             f"{row.trainable_parameters:,} | {row.seconds:.2f} |"
         )
     return "\n".join(lines)
+
+
+def when_to_transfer_markdown(verdicts: Sequence[TransferVerdict]) -> str:
+    """The cells of `when_to_transfer` as the slides' 2 x 2 table in GitHub markdown.
+
+    One measured row per data size (each cell: the verdict in bold, its trainable
+    parameters, the methods within noise of the best and below it, the pretraining gain),
+    each followed by the slides' own row, with "NA" where the slides leave a cell empty.
+    """
+    targets = list(dict.fromkeys(v.target for v in verdicts))
+    header = " | ".join(f"{SLIDE_COLUMNS[t]}: {TARGETS[t].description}" for t in targets)
+    lines = [f"| | {header} |", "|---" * (len(targets) + 1) + "|"]
+    for size, name in DATA_SIZES.items():
+        row = [v for v in verdicts if v.size == size]
+        counts = ", ".join(dict.fromkeys(_count_text(v.labels_per_class) for v in row))
+        lines.append(f"| {name} ({counts}): measured | " + " | ".join(_verdict_text(v) for v in row) + " |")
+        lines.append("| *the slides say* | " + " | ".join(_slide_text(v.slide) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _count_text(n: int | None) -> str:
+    return "all labels" if n is None else f"{n} labels / class"
+
+
+def _verdict_text(verdict: TransferVerdict) -> str:
+    listing = lambda rows: ", ".join(f"{r.method} {r.accuracy_mean:.3f}" for r in rows) or "none"  # noqa: E731
+    return (f"**{verdict.advice}** ({verdict.pick.trainable_parameters:,} trainable). Within noise of the best: "
+            f"{listing(verdict.tied)}; below: {listing(verdict.below)}. "
+            f"Best pretrained vs scratch: {verdict.gain:+.3f}.")
+
+
+def _slide_text(cell: str) -> str:
+    return "*NA* (the slides leave this cell empty)" if cell == SLIDE_NA else f"*{cell}*"
 
 
 def plot_transfer(table: TransferTable, title: str | None = None) -> Figure:

@@ -182,3 +182,121 @@ def test_full_mode_five_labels_similar_probe_beats_scratch(monkeypatch):
                                    fast=False, num_threads=1)
     assert table.seeds == ex.SEEDS
     assert table.row("linear_probe", 5).accuracy_mean > table.row("scratch", 5).accuracy_mean + 0.03
+
+
+# --- The "when to transfer" verdict, on hand-made tables -------------------------------------
+
+PARAMS = {"scratch": 26_293, "linear_probe": 2_885, "finetune_last": 21_445, "finetune_all": 26_293, "lora": 5_097}
+
+
+def hand_table(target: str, means: dict, spread: float = 0.0, test_size: int = 1000) -> ex.TransferTable:
+    """A TransferTable from hand-made numbers: means[labels_per_class][method] -> mean accuracy of
+    three seeds (mean - spread, mean, mean + spread), so each row's seed std is `spread`."""
+    labels = tuple(means)
+    methods = tuple(means[labels[0]])
+    rows = [ex.TransferRow(m, n, 5 * (n or 100), (means[n][m] - spread, means[n][m], means[n][m] + spread),
+                           PARAMS[m], 1.0) for m in methods for n in labels]
+    return ex.TransferTable(target, ex.TARGETS[target].description, ["a", "b"], rows, (0, 1, 2), labels, methods,
+                            3, 150, {"a": 500, "b": 500}, test_size, False, "cpu", 1, 10.0)
+
+
+def means_at(probe, lora, last, full, scratch) -> dict:
+    return {"linear_probe": probe, "lora": lora, "finetune_last": last, "finetune_all": full, "scratch": scratch}
+
+
+def verdict_of(row: dict, **kwargs) -> ex.TransferVerdict:
+    """The 'small' cell of a "similar" table whose smallest label count has the means `row`."""
+    table = hand_table("similar", {5: row, None: means_at(0.99, 0.99, 0.99, 0.99, 0.99)}, **kwargs)
+    return ex.when_to_transfer([table])[0]
+
+
+@pytest.mark.parametrize("row,expected", [
+    (means_at(0.90, 0.91, 0.905, 0.91, 0.85), "linear_probe"),  # probe within 2 SE (0.018) of the best
+    (means_at(0.80, 0.95, 0.95, 0.95, 0.95), "lora"),
+    (means_at(0.80, 0.80, 0.95, 0.95, 0.95), "finetune_last"),
+    (means_at(0.80, 0.80, 0.80, 0.95, 0.95), "finetune_all"),  # tied with scratch, which costs more
+    (means_at(0.80, 0.80, 0.80, 0.90, 0.98), "scratch"),
+])
+def test_verdict_is_the_cheapest_method_within_noise_of_the_best(row, expected):
+    verdict = verdict_of(row)
+    assert verdict.method == expected and verdict.advice == ex.METHOD_ADVICE[expected]
+    best = max(row.values())
+    assert {r.method for r in verdict.tied} == {m for m, v in row.items() if best - v <= 0.0185}
+    assert verdict.gain == pytest.approx(max(v for m, v in row.items() if m != "scratch") - row["scratch"])
+
+
+def test_a_tie_is_two_binomial_standard_errors_of_the_best_at_most():
+    # best 0.90 on 900 test images: 2 * sqrt(0.9 * 0.1 / 900) = 0.020 exactly
+    assert verdict_of(means_at(0.880, 0.90, 0.90, 0.90, 0.80), test_size=900).method == "linear_probe"
+    assert verdict_of(means_at(0.879, 0.90, 0.90, 0.90, 0.80), test_size=900).method == "lora"
+    # more test images, smaller standard error: the same gap is no longer a tie
+    assert verdict_of(means_at(0.880, 0.90, 0.90, 0.90, 0.80), test_size=10_000).method == "lora"
+
+
+def test_seed_spread_widens_the_tie():
+    gap = means_at(0.85, 0.90, 0.90, 0.90, 0.80)  # 0.05 apart: more than 2 SE (0.019)
+    assert verdict_of(gap).method == "lora"
+    assert verdict_of(gap, spread=0.06).method == "linear_probe"  # seed std 0.06 > the gap
+
+
+def test_tied_and_below_are_sorted_best_first_and_split_the_methods():
+    verdict = verdict_of(means_at(0.90, 0.91, 0.80, 0.905, 0.85))
+    assert [r.method for r in verdict.tied] == ["lora", "finetune_all", "linear_probe"]
+    assert [r.method for r in verdict.below] == ["scratch", "finetune_last"]
+    assert verdict.pick.method == "linear_probe" and verdict.pick.trainable_parameters == PARAMS["linear_probe"]
+
+
+def test_rows_read_the_smallest_and_the_largest_label_count():
+    row = means_at(0.9, 0.9, 0.9, 0.9, 0.9)
+    table = hand_table("different", {50: row, 5: row, 10: row})
+    assert [(v.size, v.labels_per_class) for v in ex.when_to_transfer([table])] == [("small", 5), ("large", 50)]
+    table = hand_table("different", {5: row, None: row, 10: row})  # None = all labels, the largest
+    assert [v.labels_per_class for v in ex.when_to_transfer([table])] == [5, None]
+
+
+def test_slide_cells_are_the_slides_own_and_na_stays_na():
+    similar = hand_table("similar", {5: means_at(0.90, 0.91, 0.91, 0.91, 0.85), None: means_at(*[0.99] * 5)})
+    different = hand_table("different", {5: means_at(0.65, 0.78, 0.70, 0.78, 0.78),
+                                         None: means_at(0.90, 0.93, 0.93, 0.97, 0.98)})
+    verdicts = ex.when_to_transfer([similar, different])
+    assert [(v.size, v.target) for v in verdicts] == [
+        ("small", "similar"), ("small", "different"), ("large", "similar"), ("large", "different")]
+    assert [v.slide for v in verdicts] == [ex.SLIDE_CELLS[(v.size, v.target)] for v in verdicts]
+    assert verdicts[1].slide == ex.SLIDE_NA == "NA" and verdicts[1].method == "lora"  # measured, next to NA
+    text = ex.when_to_transfer_markdown(verdicts)
+    lines = text.splitlines()
+    assert len(lines) == 6 and lines[0].count("|") == 4
+    assert lines[2].startswith("| very little data (5 labels / class): measured |")
+    assert "**LoRA adapters on every conv + new head** (5,097 trainable)" in lines[2]
+    assert lines[3] == "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |"
+    assert lines[4].startswith("| quite a lot of data (all labels): measured |") and "**train from scratch**" in lines[4]
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(methods=("linear_probe", "lora")), "with 'scratch'"),
+    (dict(labels=(5,)), "at least two labels_per_class"),
+    (dict(target="faces"), "the slides' columns are similar, different"),
+])
+def test_verdict_refuses_tables_it_cannot_read(change, message):
+    labels = change.get("labels", (5, None))
+    methods = change.get("methods", tuple(PARAMS))
+    table = hand_table("similar", {n: {m: 0.9 for m in methods} for n in labels})
+    table.target = change.get("target", table.target)
+    with pytest.raises(ValueError, match=message):
+        ex.when_to_transfer([table])
+
+
+def test_verdict_reads_a_real_fast_run(fast_tables):
+    verdicts = ex.when_to_transfer([fast_tables["similar"], fast_tables["different"]])
+    assert len(verdicts) == 4 and verdicts[1].slide == "NA"
+    for verdict in verdicts:
+        assert min(r.accuracy_mean for r in verdict.tied) >= max((r.accuracy_mean for r in verdict.below), default=0)
+        assert verdict.method in {r.method for r in verdict.tied}
+
+
+def test_table_survives_a_json_round_trip():
+    import json
+
+    table = hand_table("similar", {5: means_at(0.9, 0.91, 0.9, 0.92, 0.85), None: means_at(*[0.99] * 5)})
+    again = ex.TransferTable.from_dict(json.loads(json.dumps(table.as_dict())))
+    assert again == table and again.labels_per_class == (5, None) and again.row("lora", 5).accuracies == (0.91,) * 3
