@@ -300,3 +300,28 @@ def test_table_survives_a_json_round_trip():
     table = hand_table("similar", {5: means_at(0.9, 0.91, 0.9, 0.92, 0.85), None: means_at(*[0.99] * 5)})
     again = ex.TransferTable.from_dict(json.loads(json.dumps(table.as_dict())))
     assert again == table and again.labels_per_class == (5, None) and again.row("lora", 5).accuracies == (0.91,) * 3
+
+
+def _transfer_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "run_transfer_experiment.py"
+    spec = importlib.util.spec_from_file_location("run_transfer_experiment", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_transfer_md_is_what_the_script_renders_from_its_results(tmp_path):
+    """docs/transfer.md (and its when-to-transfer table) comes from docs/transfer_results.json through the library."""
+    import shutil
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    shutil.copy(docs / "transfer_results.json", tmp_path / "transfer_results.json")
+    assert _transfer_script().main(["--render", "--out", str(tmp_path)]) == 0
+    rendered = (tmp_path / "transfer.md").read_text()
+    assert rendered == (docs / "transfer.md").read_text()
+    assert "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |" in rendered
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["transfer_different.png", "transfer_similar.png"]
