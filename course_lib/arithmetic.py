@@ -54,6 +54,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     >>> conv_output_size((224, 224), 11, stride=4, padding=2)
     (55, 55)
     """
+    # BEGIN ANSWER hw1.Q1
     scalar = isinstance(size, int)
     sizes = _as_tuple(size, None, "size")
     n = len(sizes)
@@ -75,6 +76,7 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
             )
         outputs.append(out)
     return outputs[0] if scalar else tuple(outputs)
+    # END ANSWER
 
 
 def _as_tuple(value, length, name):
@@ -116,6 +118,7 @@ def conv_params(in_channels, out_channels, kernel_size, bias=True, groups=1) -> 
     >>> conv_params(10, 5, 3)   # 5 filters of 3x3x10, plus 5 biases
     455
     """
+    # BEGIN ANSWER hw1.Q2
     kernel = _as_tuple(kernel_size, 2 if isinstance(kernel_size, int) else None, "kernel_size")
     if in_channels % groups or out_channels % groups:
         raise ValueError(
@@ -123,6 +126,7 @@ def conv_params(in_channels, out_channels, kernel_size, bias=True, groups=1) -> 
         )
     weights = out_channels * (in_channels // groups) * math.prod(kernel)
     return weights + (out_channels if bias else 0)
+    # END ANSWER
 
 
 def linear_params(in_features, out_features, bias=True) -> int:
@@ -165,6 +169,7 @@ class ReceptiveField:
         position: the unit's index per spatial dimension, e.g. (row, col).
         input_size: the input's spatial size, e.g. (H, W); the box is clipped to it.
         """
+        # BEGIN ANSWER hw4.Q2
         if self.is_global:
             return tuple((0, int(n)) for n in input_size)
         if len(position) != len(self.size):
@@ -175,6 +180,7 @@ class ReceptiveField:
             first = math.ceil(centre - (size - 1) / 2)
             ranges.append((max(0, first), min(int(extent), first + size)))
         return tuple(ranges)
+        # END ANSWER
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,7 @@ class _Window:
 def _grow(field_in: ReceptiveField, window: _Window) -> ReceptiveField:
     """Receptive field after a sliding window, with the recurrences
     r_out = r_in + d(k - 1) j_in,  j_out = j_in s,  start_out = start_in + (d(k - 1)/2 - p) j_in."""
+    # BEGIN ANSWER hw4.Q2
     if field_in.is_global:
         return field_in
     sizes, strides, starts = [], [], []
@@ -199,6 +206,7 @@ def _grow(field_in: ReceptiveField, window: _Window) -> ReceptiveField:
         strides.append(j * s)
         starts.append(start + (span / 2 - p) * j)
     return ReceptiveField(tuple(sizes), tuple(strides), tuple(starts))
+    # END ANSWER
 
 
 GLOBAL_FIELD = ReceptiveField(None, None, None)

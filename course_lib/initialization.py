@@ -58,10 +58,12 @@ def init_weight_(weight: torch.Tensor, scheme: str, std=0.01, nonlinearity="relu
             return weight.zero_()
         if scheme == "normal":
             return weight.normal_(0.0, std, generator=generator)
+        # BEGIN ANSWER hw2.Q4
         if scheme.startswith("xavier"):
             scale = math.sqrt(2.0 / (fan_in + fan_out))  # gain 1
         else:
             scale = gain(nonlinearity) / math.sqrt(fan_in)
+        # END ANSWER
         if scheme.endswith("uniform"):
             bound = math.sqrt(3.0) * scale  # U(-a, a) has std a / sqrt(3)
             return weight.uniform_(-bound, bound, generator=generator)

@@ -46,6 +46,7 @@ def extract_features(
     `torch.no_grad()`; every module's mode is restored afterwards.
     Returns (features (N, D), labels (N,)), both on the CPU (ready for scikit-learn).
     """
+    # BEGIN ANSWER hw3.Q3
     module = _last_linear(model) if layer is None else _named_module(model, layer)
     captured: list[torch.Tensor] = []
     if layer is None:
@@ -67,6 +68,7 @@ def extract_features(
     if not features:
         raise ValueError("the loader yielded no batches; pass a non-empty DataLoader")
     return torch.cat(features), torch.cat(labels)
+    # END ANSWER
 
 
 def _last_linear(model: nn.Module) -> nn.Module:
@@ -133,6 +135,7 @@ def linear_probe(
     `classifier.predict` takes raw (unstandardized) features. test_features/test_labels
     (M, D)/(M,) are optional; test_accuracy is None without them.
     """
+    # BEGIN ANSWER hw3.Q3
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -146,6 +149,7 @@ def linear_probe(
     if test_features is not None:
         result.test_accuracy = float(classifier.score(_numpy(test_features), _numpy(test_labels)))
     return result
+    # END ANSWER
 
 
 def _numpy(values):
@@ -257,24 +261,30 @@ class _LoRABase(nn.Module):
     """Shared parts: frozen base, scaling alpha / r, merge / unmerge."""
 
     def __init__(self, base: nn.Module, r: int, alpha: float | None):
+        # BEGIN ANSWER hw3.Q4
         super().__init__()
         self.base = base.requires_grad_(False)
         self.r = r
         self.alpha = float(r if alpha is None else alpha)
         self.scaling = self.alpha / r
         self.merged = False
+        # END ANSWER
 
     def reset_lora_parameters(self) -> None:
         """A: Kaiming-uniform with a = sqrt(5) (nn.Linear's default, as in peft); B: zeros."""
+        # BEGIN ANSWER hw3.Q4
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B.weight)
+        # END ANSWER
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """base(x) + (alpha / r) B(A(x)); just base(x) while merged (W already holds the update)."""
+        # BEGIN ANSWER hw3.Q4
         out = self.base(x)
         if self.merged:
             return out
         return out + self.lora_B(self.lora_A(x)) * self.scaling
+        # END ANSWER
 
     @torch.no_grad()
     def merge(self) -> None:
@@ -282,9 +292,11 @@ class _LoRABase(nn.Module):
 
         For inference: A and B get no gradient while merged. A no-op if already merged.
         """
+        # BEGIN ANSWER hw3.Q4
         if not self.merged:
             self._fold(+1)
             self.merged = True
+        # END ANSWER
 
     @torch.no_grad()
     def unmerge(self) -> None:
@@ -294,7 +306,9 @@ class _LoRABase(nn.Module):
             self.merged = False
 
     def _fold(self, sign: int) -> None:
+        # BEGIN ANSWER hw3.Q4
         self.base.weight.add_(self.delta_weight(), alpha=sign)
+        # END ANSWER
 
     def extra_repr(self) -> str:
         return f"r={self.r}, alpha={self.alpha:g}, merged={self.merged}"
@@ -318,6 +332,7 @@ class LoRALinear(_LoRABase):
     """
 
     def __init__(self, base: nn.Linear, r: int, alpha: float | None = None):
+        # BEGIN ANSWER hw3.Q4
         if not isinstance(base, nn.Linear):
             raise TypeError(f"LoRALinear wraps an nn.Linear, got {type(base).__name__}; use LoRAConv2d for convs")
         _check_rank(r, min(base.in_features, base.out_features), "min(in_features, out_features)", base)
@@ -326,10 +341,13 @@ class LoRALinear(_LoRABase):
         self.lora_A = nn.Linear(base.in_features, r, bias=False, **factory)
         self.lora_B = nn.Linear(r, base.out_features, bias=False, **factory)
         self.reset_lora_parameters()
+        # END ANSWER
 
     def delta_weight(self) -> torch.Tensor:
         """(alpha / r) B A: (out, in), the update of the base weight."""
+        # BEGIN ANSWER hw3.Q4
         return self.scaling * (self.lora_B.weight @ self.lora_A.weight)
+        # END ANSWER
 
 
 class LoRAConv2d(_LoRABase):

@@ -1,0 +1,90 @@
+"""The answer markers in course_lib (`# BEGIN ANSWER hwN.Qk` ... `# END ANSWER`): well formed,
+naming real questions, each around whole statements of one function body, and covering every
+graded question that the library answers. The student edition replaces each region with a
+`raise NotImplementedError(...)`, so a region must be a run of sibling statements."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from course_lib.autograde.similarity import answer_regions, assignment_questions
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "course_lib"
+
+# Graded questions with nothing in the library that reproduces the answer.
+NO_LIBRARY_COUNTERPART = {
+    "hw1.Q3": "vgg_params: the library builds VGGs (models.vgg_style) and counts any model's parameters "
+              "(arithmetic.summarize), but no function computes a total from a config; the checker's oracle "
+              "is torchvision's vgg11/vgg16",
+    "hw3.Q1": "augment: the library's flip_crop pipeline is torchvision's RandomCrop + RandomHorizontalFlip, one draw "
+              "per call, not the per-image from-scratch draw asked for; the checker enumerates the allowed views",
+}
+
+
+def _questions():
+    return {q.qid: q for notebook in sorted(ROOT.glob("solutions/*/*.ipynb")) for q in assignment_questions(notebook)}
+
+
+REGIONS = answer_regions(PACKAGE)
+
+
+def test_every_marker_names_a_graded_question():
+    questions = _questions()
+    unknown = sorted({f"{r.qid} ({r.path}:{r.first_line})" for r in REGIONS if r.qid not in questions})
+    assert not unknown, f"markers name questions the solution notebooks do not have: {unknown}"
+
+
+def test_every_graded_question_the_library_answers_is_marked():
+    questions = _questions()
+    assert len(questions) == 16, sorted(questions)  # hw1 Q1-5, hw2 Q1-4, hw3 Q1-4, hw4 Q1-3
+    marked = {r.qid for r in REGIONS}
+    assert not marked & NO_LIBRARY_COUNTERPART.keys(), "marked questions listed as having no library counterpart"
+    unmarked = sorted(set(questions) - marked - NO_LIBRARY_COUNTERPART.keys())
+    assert not unmarked, f"graded questions without an answer marker in course_lib: {unmarked}"
+
+
+def _statement_blocks(node):
+    for child in ast.walk(node):
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(child, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                yield block
+
+
+def _code_lines(lines, first, last):
+    numbers = [n for n in range(first, last + 1) if lines[n - 1].strip() and not lines[n - 1].lstrip().startswith("#")]
+    return numbers[0], numbers[-1]
+
+
+@pytest.mark.parametrize("region", REGIONS, ids=[f"{r.qid}-{r.path}:{r.first_line}" for r in REGIONS])
+def test_a_region_is_whole_statements_of_one_function_body(region):
+    source = (ROOT / region.path).read_text()
+    first, last = _code_lines(source.splitlines(), region.first_line, region.last_line)
+    functions = [node for node in ast.walk(ast.parse(source))
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and node.body[0].lineno <= first and last <= node.end_lineno]
+    assert functions, f"{region.path}:{region.first_line}: the {region.qid} region is not inside a function body"
+    innermost = max(functions, key=lambda node: node.lineno)
+    runs = [(block[i], block[j]) for block in _statement_blocks(innermost)
+            for i in range(len(block)) for j in range(i, len(block))]
+    assert any(start.lineno == first and end.end_lineno == last for start, end in runs), (
+        f"{region.path}:{region.first_line}: the {region.qid} region must hold whole sibling statements "
+        f"of {innermost.name} (it becomes one `raise` in the student edition)")
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("def f():\n    # BEGIN ANSWER hw2.Q1\n    return 1\n", "never closed"),
+    ("def f():\n    return 1\n    # END ANSWER\n", "without a BEGIN"),
+    ("def f():\n    # BEGIN ANSWER hw2.Q1\n    # BEGIN ANSWER hw2.Q2\n    return 1\n    # END ANSWER\n", "do not nest"),
+    ("def f():\n    # BEGIN ANSWER hw2-Q1\n    return 1\n    # END ANSWER\n", "not of the form"),
+    ("def f():\n    # BEGIN ANSWER hw2.Q1\n    # END ANSWER\n    return 1\n", "empty"),
+])
+def test_malformed_markers_are_refused_with_the_place(tmp_path, text, problem):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_text(text)
+    with pytest.raises(ValueError, match=problem) as error:
+        answer_regions(package)
+    assert "pkg/mod.py:" in str(error.value)
