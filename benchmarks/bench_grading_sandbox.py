@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from distributed import LocalCluster
 
-from course_lib.grading import dask_executor, executor
-from course_lib.grading.course import db_url, generate, read_scores, run_nbgrader
-from course_lib.grading.runner import grade
+from course_lib.autograde.executors import dask_cluster as dask_executor
+from course_lib.autograde.executors import sandboxed as executor
+from course_lib.autograde.course import db_url, generate, read_scores, run_nbgrader
+from course_lib.autograde.pipeline import grade
 
 HW = "hw1_cnn_arithmetic"
 STUDENTS = ("alt_correct", "typical_mistakes", "blank")

@@ -16,8 +16,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.grading.course import CONFIG, export_csv, generate, generate_feedback
-from course_lib.grading.runner import Outcome, grade
+from course_lib.autograde.course import CONFIG, export_csv, generate, generate_feedback
+from course_lib.autograde.pipeline import Outcome, grade
 from course_lib.lectures import LectureResult, build_lectures
 
 

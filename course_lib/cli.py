@@ -49,7 +49,7 @@ def model_summary(name: str, input_size=(3, 224, 224)) -> str:
 
 def _build(args) -> int:
     from course_lib.build import build_course, summary_table
-    from course_lib.grading.course import find_root
+    from course_lib.autograde.course import find_root
 
     print("The slides' worked example\n")
     print(worked_example())
@@ -71,13 +71,13 @@ def _example(args) -> int:
 
 
 def _root(args):
-    from course_lib.grading.course import find_root
+    from course_lib.autograde.course import find_root
 
     return find_root(args.root)
 
 
 def _generate(args) -> int:
-    from course_lib.grading.course import generate
+    from course_lib.autograde.course import generate
 
     for hw in generate(_root(args), args.assignments):
         print(f"generated assignments/{hw}/")
@@ -85,7 +85,7 @@ def _generate(args) -> int:
 
 
 def _validate(args) -> int:
-    from course_lib.grading.validate import validate
+    from course_lib.autograde.validate import validate
 
     verdicts = validate(_root(args), args.assignments, jobs=args.jobs)
     for v in verdicts:
@@ -97,7 +97,7 @@ def _validate(args) -> int:
 
 
 def _grade(args) -> int:
-    from course_lib.grading.runner import grade, summary_table
+    from course_lib.autograde.pipeline import grade, summary_table
 
     if args.executor == "dask" and args.jobs != 1:
         print("course grade: --jobs is ignored with --executor dask (the cluster's threads set the parallelism)",
@@ -109,7 +109,7 @@ def _grade(args) -> int:
 
 
 def _feedback(args) -> int:
-    from course_lib.grading.course import generate_feedback
+    from course_lib.autograde.course import generate_feedback
 
     generate_feedback(_root(args), args.assignments)
     print("feedback written to feedback/<student>/<assignment>/")
@@ -117,7 +117,7 @@ def _feedback(args) -> int:
 
 
 def _export(args) -> int:
-    from course_lib.grading.course import export_csv
+    from course_lib.autograde.course import export_csv
 
     rows = export_csv(_root(args), Path(args.path))
     print(f"wrote {rows} rows to {args.path}")
@@ -125,7 +125,7 @@ def _export(args) -> int:
 
 
 def _check(args) -> int:
-    from course_lib.grading.selfcheck import check_notebook, format_report
+    from course_lib.autograde.selfcheck import check_notebook, format_report
 
     results = check_notebook(Path(args.notebook))
     print(format_report(results))
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     # nbgrader's gradebook API trips a harmless SQLAlchemy autoflush warning on every submission
     warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session")
     args = parser().parse_args(argv)
-    from course_lib.grading.course import CourseError
+    from course_lib.autograde.course import CourseError
 
     try:
         return args.run(args)

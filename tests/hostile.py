@@ -5,7 +5,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.grading.sandbox import can_drop_uid
+from course_lib.autograde.sandbox import can_drop_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -56,8 +56,8 @@ def hostile_submissions(course: Path, submissions: Path) -> dict:
               "    except Exception:\n        pass\n"
               "print('WROTE' if written else 'REFUSED', written)\n" + CORRECT_PARAMS)
     patcher = (SNEAKY_PARAMS +
-               "import builtins, torch, course_lib.grading as g, course_lib.grading.arithmetic_checks as a\n"
-               "import course_lib.arithmetic as ar, course_lib.grading.compare as cmp\n"
+               "import builtins, torch, course_lib.grading as g, course_lib.grading.checks.hw1_arithmetic as a\n"
+               "import course_lib.arithmetic as ar, course_lib.grading.checks.compare as cmp\n"
                "a.check_conv_params.__code__ = (lambda *args, **kw: None).__code__\n"
                "g.check_conv_params = a.check_conv_params = lambda *args, **kw: None\n"
                "check_conv_params = lambda *args, **kw: None\n"

@@ -16,7 +16,7 @@ from course_lib.grading import (
     check_vgg_params, check_augment, check_tta_flip, check_extract_features, check_linear_classifier, check_lora_linear,
     check_occlusion_map, check_receptive_box, check_knn_accuracy, check_tsne_map,
 )
-from course_lib.grading.guard import forbid
+from course_lib.grading.checks.guard import forbid
 
 
 # -- correct answers, written differently from the reference ------------------------------------

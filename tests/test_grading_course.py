@@ -9,11 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.grading.course import (
+from course_lib.autograde.course import (
     CourseError, assignment_ids, db_url, export_csv, generate, generate_feedback, read_scores, run_nbgrader,
 )
-from course_lib.grading.runner import grade
-from course_lib.grading.validate import validate
+from course_lib.autograde.pipeline import grade
+from course_lib.autograde.validate import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "submissions"
@@ -204,7 +204,7 @@ def test_unknown_assignment_is_a_clear_error(course):
 
 
 def test_student_self_check_reports_each_question(tmp_path):
-    from course_lib.grading.selfcheck import check_notebook, format_report
+    from course_lib.autograde.selfcheck import check_notebook, format_report
 
     hw = "hw1_cnn_arithmetic"
     shutil.copy(EXAMPLES / "typical_mistakes" / hw / f"{hw}.ipynb", tmp_path / "mine.ipynb")

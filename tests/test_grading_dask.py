@@ -11,10 +11,10 @@ import pytest
 from distributed import Client, LocalCluster
 from hostile import EXAMPLES, HW, ROOT, hostile_submissions, write_submissions
 
-from course_lib.grading import dask_executor
-from course_lib.grading.course import CourseError, db_url, generate, read_scores
-from course_lib.grading.runner import grade, summary_table
-from course_lib.grading.sandbox import Limits, bwrap_path
+from course_lib.autograde.executors import dask_cluster as dask_executor
+from course_lib.autograde.course import CourseError, db_url, generate, read_scores
+from course_lib.autograde.pipeline import grade, summary_table
+from course_lib.autograde.sandbox import Limits, bwrap_path
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +106,7 @@ def test_dask_sandbox_hides_the_course(graded):
 
 
 def _patch_workers(client, workers=None, **replacements):
-    """Replace functions of course_lib.grading.dask_executor inside the Dask worker processes."""
+    """Replace functions of course_lib.autograde.executors.dask_cluster inside the Dask worker processes."""
     def patch():
         for name, value in replacements.items():
             setattr(dask_executor, name, value)
@@ -220,7 +220,7 @@ def _grading_processes() -> list[str]:
             command = status.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "course_lib.grading.worker" in command:
+        if "course_lib.autograde.worker" in command:
             found.append(command)
     return found
 

@@ -6,8 +6,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from course_lib.grading import executor
-from course_lib.grading.runner import Task
+from course_lib.autograde.executors import sandboxed as executor
+from course_lib.autograde.pipeline import Task
 
 
 def test_windowed_keeps_a_bounded_number_in_flight_and_draws_lazily():
@@ -71,7 +71,7 @@ def test_files_past_the_size_limits_are_reported_and_left_out(tmp_path, monkeypa
 
 
 def test_summary_table_lists_submissions_that_were_not_graded():
-    from course_lib.grading.runner import summary_table
+    from course_lib.autograde.pipeline import summary_table
 
     prepared = executor.Prepared(task=Task("ann", "hw1_cnn_arithmetic", Path(".")))
     outcome = executor.not_graded(prepared, "the Dask cluster could not run this submission: OSError()")

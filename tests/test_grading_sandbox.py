@@ -15,9 +15,9 @@ import nbformat
 import pytest
 from hostile import CONFINED, EXAMPLES, HW, ROOT, hostile_submissions, write_submissions
 
-from course_lib.grading.course import db_url, generate, read_scores
-from course_lib.grading.runner import grade, summary_table
-from course_lib.grading.sandbox import Limits, bwrap_path
+from course_lib.autograde.course import db_url, generate, read_scores
+from course_lib.autograde.pipeline import grade, summary_table
+from course_lib.autograde.sandbox import Limits, bwrap_path
 
 pytestmark = pytest.mark.slow
 

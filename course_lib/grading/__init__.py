@@ -1,18 +1,18 @@
-"""Grading: the checkers homework tests call, the forbidden-API guard, and the course's
-nbgrader plumbing (generate, validate, grade, feedback, export, check)."""
+"""The checkers homework tests call (`from course_lib.grading import check_conv_params`),
+re-exported from `course_lib.grading.checks`. Grading a class lives in `course_lib.autograde`."""
 
-from course_lib.grading.arithmetic_checks import (
+from course_lib.grading.checks.hw1_arithmetic import (
     check_conv_forward, check_conv_output_size, check_conv_params, check_maxpool_backward, check_vgg_params,
 )
-from course_lib.grading.compare import CheckFailure
-from course_lib.grading.guard import ForbiddenCallError
-from course_lib.grading.layer_checks import (
+from course_lib.grading.checks.compare import CheckFailure
+from course_lib.grading.checks.guard import ForbiddenCallError
+from course_lib.grading.checks.hw2_layers import (
     check_batchnorm_backward, check_batchnorm_forward, check_dropout_forward, check_init_std,
 )
-from course_lib.grading.transfer_checks import (
+from course_lib.grading.checks.hw3_transfer import (
     check_augment, check_extract_features, check_linear_classifier, check_lora_linear, check_tta_flip,
 )
-from course_lib.grading.visualize_checks import (
+from course_lib.grading.checks.hw4_visualize import (
     check_knn_accuracy, check_occlusion_map, check_receptive_box, check_tsne_map,
 )
 

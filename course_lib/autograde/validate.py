@@ -11,8 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from course_lib.grading.course import CONFIG, generate, select
-from course_lib.grading.runner import grade
+from course_lib.autograde.course import CONFIG, generate, select
+from course_lib.autograde.pipeline import grade
 
 SOLUTION, RELEASED = "solution", "released"
 

@@ -133,7 +133,7 @@ def _binds() -> list[str]:
 
 
 def worker_command(scratch: Path) -> list[str]:
-    python = [sys.executable, "-m", "course_lib.grading.worker"]
+    python = [sys.executable, "-m", "course_lib.autograde.worker"]
     bwrap = bwrap_path()
     if bwrap is None:
         return python

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from course_lib.grading.course import (
+from course_lib.autograde.course import (
     CONFIG,
     COURSE_ID,
     CourseError,
@@ -204,7 +204,7 @@ def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, execut
     tasks, skipped = find_submissions(submissions, known)
     ensure_generated(root, sorted({t.assignment for t in tasks}))
     if executor in ("sandbox", "dask"):
-        from course_lib.grading.executor import grade_sandboxed
+        from course_lib.autograde.executors.sandboxed import grade_sandboxed
         outcomes = grade_sandboxed(root, tasks, jobs, progress=progress, limits=limits, bar=bar, scheduler=scheduler)
         return sorted(outcomes, key=lambda o: (o.assignment, o.student)), skipped
     outcomes = []

@@ -11,10 +11,10 @@ from torch import nn
 
 from course_lib import visualize
 from course_lib.arithmetic import receptive_field
-from course_lib.grading.compare import (
+from course_lib.grading.checks.compare import (
     CheckFailure, call_student, expect_close, expect_equal, grading_device, quiet_and_strict, random_tensor,
 )
-from course_lib.grading.guard import forbid
+from course_lib.grading.checks.guard import forbid
 
 TSNE_POINTS = 400
 TRUSTWORTHINESS = 0.9

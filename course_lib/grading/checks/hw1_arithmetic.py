@@ -11,10 +11,10 @@ import torch.nn.functional as F
 import torchvision.models as tvm
 
 from course_lib import arithmetic, layers
-from course_lib.grading.compare import (
+from course_lib.grading.checks.compare import (
     call_student, expect_close, expect_equal, grading_device, quiet_and_strict, random_tensor,
 )
-from course_lib.grading.guard import AUTOGRAD, forbid
+from course_lib.grading.checks.guard import AUTOGRAD, forbid
 
 
 def _size_cases(seed: int):

@@ -1,4 +1,4 @@
-"""The sandboxed executor behind `course grade` (see runner.grade and docs/grading.md).
+"""The sandboxed executor behind `course grade` (see pipeline.grade and docs/grading.md).
 
 grading process (trusted)                     warm worker (bwrap)      child (per submission)
   sanitize against the gradebook  --job-->      fork, watch, retry  -->  uid drop, rlimits,
@@ -28,9 +28,9 @@ from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import IgnorePattern, SaveAutoGrades
 
-from course_lib.grading.course import COURSE_ID, db_url, zero_unscored
-from course_lib.grading.sandbox import Limits, Worker, WorkerError, describe
-from course_lib.grading.sanitize import Sanitized, cell_kind, load_config, sanitize
+from course_lib.autograde.course import COURSE_ID, db_url, zero_unscored
+from course_lib.autograde.sandbox import Limits, Worker, WorkerError, describe
+from course_lib.autograde.sanitize import Sanitized, cell_kind, load_config, sanitize
 
 
 MAX_FILE_BYTES = 50 * 1024 * 1024    # larger files of a submission are not copied into its working copy
@@ -200,7 +200,7 @@ def _failures(notebook) -> list[str]:
 
 def record(root: Path, url: str, config, prepared: Prepared, results: dict, seconds: float):
     """Score one submission's outputs with nbgrader's rules into the course gradebook."""
-    from course_lib.grading.runner import Outcome
+    from course_lib.autograde.pipeline import Outcome
 
     task = prepared.task
     outcome = Outcome(task.student, task.assignment, seconds=seconds, problems=list(prepared.problems))
@@ -234,7 +234,7 @@ def record(root: Path, url: str, config, prepared: Prepared, results: dict, seco
 
 
 def not_graded(prepared: Prepared, reason: str):
-    from course_lib.grading.runner import Outcome
+    from course_lib.autograde.pipeline import Outcome
 
     task = prepared.task
     return Outcome(task.student, task.assignment, graded=False,
@@ -347,7 +347,7 @@ def grade_sandboxed(root: Path, tasks: list, jobs: int, progress=None, limits: L
 
 
 def _connect(scheduler: str):
-    from course_lib.grading.dask_executor import connect  # imports distributed only when asked for
+    from course_lib.autograde.executors.dask_cluster import connect  # imports distributed only when asked for
 
     return connect(scheduler)
 

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import initialization, layers
-from course_lib.grading.compare import (
+from course_lib.grading.checks.compare import (
     CheckFailure, call_student, expect_close, grading_device, quiet_and_strict, random_tensor,
 )
-from course_lib.grading.guard import AUTOGRAD, forbid
+from course_lib.grading.checks.guard import AUTOGRAD, forbid
 
 BN_FORBIDDEN = [F.batch_norm, torch.batch_norm, torch.nn.modules.batchnorm._BatchNorm.forward,
                 layers.batchnorm_forward, layers.batchnorm_backward]

@@ -1,4 +1,4 @@
-"""The warm grading worker: `python -m course_lib.grading.worker`.
+"""The warm grading worker: `python -m course_lib.autograde.worker`.
 
 It imports torch, numpy, matplotlib and course_lib once, snapshots the state the checks
 rely on (`execute.Pristine`), then reads jobs (one JSON line each) on stdin and answers
@@ -56,7 +56,7 @@ def _subreaper() -> None:
 
 
 def _reap_all() -> None:
-    from course_lib.grading.execute import reap_exited_children
+    from course_lib.autograde.execute import reap_exited_children
 
     reap_exited_children()
 
@@ -99,7 +99,7 @@ def _child(job: dict, fd: int, pristine, skip: dict) -> None:
     os.closerange(3, fd)
     os.closerange(fd + 1, 4096)  # the worker's protocol pipes are out of reach
     _limits(job)
-    from course_lib.grading import execute
+    from course_lib.autograde import execute
     execute.run_cells(job["cells"], fd, pristine, skip, job["cell_timeout"], job["output_cap"],
                       own_uid=uid is not None and os.getuid() == uid != 0)
 
@@ -152,7 +152,7 @@ def _attempt(job: dict, pristine, skip: dict, deadline: float) -> tuple[dict, in
         except BaseException:
             code = 70
             try:
-                from course_lib.grading.execute import _send
+                from course_lib.autograde.execute import _send
                 _send(write_end, {"event": "crash", "text": traceback.format_exc()[-4000:]})
             except BaseException:
                 pass
@@ -230,7 +230,7 @@ def main() -> None:
     os.dup2(2, 1)  # anything else printed goes to the worker's log, not the protocol
     _subreaper()
     seconds = warm_up()
-    from course_lib.grading.execute import Pristine
+    from course_lib.autograde.execute import Pristine
     pristine = Pristine()
     sandbox = os.environ.get("COURSE_SANDBOX", "unknown")
     protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "warm_seconds": seconds, "sandbox": sandbox}) + "\n")

@@ -11,10 +11,10 @@ from torch import nn
 
 from course_lib import augment, transfer
 from course_lib.data import mnist_transfer_split, small_subset, train_val_split
-from course_lib.grading.compare import (
+from course_lib.grading.checks.compare import (
     CheckFailure, call_student, expect_close, grading_device, quiet_and_strict, random_tensor,
 )
-from course_lib.grading.guard import forbid
+from course_lib.grading.checks.guard import forbid
 from course_lib.models import pretrained_backbone
 
 PAD = 2

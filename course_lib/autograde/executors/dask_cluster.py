@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Iterator
 
 import course_lib
-from course_lib.grading.course import CourseError
-from course_lib.grading.executor import (NotGraded, Prepared, payload, run_payload, scratch_folder,
+from course_lib.autograde.course import CourseError
+from course_lib.autograde.executors.sandboxed import (NotGraded, Prepared, payload, run_payload, scratch_folder,
                                          threads_per_submission, windowed)
-from course_lib.grading.sandbox import Limits, Worker
-from course_lib.grading.sandbox import describe as sandbox_mode
+from course_lib.autograde.sandbox import Limits, Worker
+from course_lib.autograde.sandbox import describe as sandbox_mode
 
 try:
     from distributed import Client, WorkerPlugin, get_worker, wait

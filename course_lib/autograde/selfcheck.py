@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from course_lib.grading.course import nbgrader_env
+from course_lib.autograde.course import nbgrader_env
 
 
 @dataclass(frozen=True)
