@@ -16,6 +16,12 @@ from course_lib.grading.checks.compare import (
 )
 from course_lib.grading.checks.guard import AUTOGRAD, forbid
 
+# what course_lib.grading re-exports
+__all__ = [
+    "check_conv_output_size", "check_conv_params", "check_vgg_params", "check_conv_forward", "check_maxpool_backward",
+]
+
+
 
 def _size_cases(seed: int):
     """(size, kernel, stride, padding) cases: the slides' example, then seeded random ones."""

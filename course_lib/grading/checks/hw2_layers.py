@@ -15,6 +15,10 @@ from course_lib.grading.checks.compare import (
 )
 from course_lib.grading.checks.guard import AUTOGRAD, forbid
 
+# what course_lib.grading re-exports
+__all__ = ["check_batchnorm_forward", "check_batchnorm_backward", "check_dropout_forward", "check_init_std"]
+
+
 BN_FORBIDDEN = [F.batch_norm, torch.batch_norm, torch.nn.modules.batchnorm._BatchNorm.forward,
                 layers.batchnorm_forward, layers.batchnorm_backward]
 DROPOUT_FORBIDDEN = [F.dropout, torch.dropout, torch.nn.Dropout.forward, layers.dropout_forward]

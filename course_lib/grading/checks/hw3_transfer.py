@@ -17,6 +17,12 @@ from course_lib.grading.checks.compare import (
 from course_lib.grading.checks.guard import forbid
 from course_lib.models import pretrained_backbone
 
+# what course_lib.grading re-exports
+__all__ = [
+    "check_augment", "check_tta_flip", "check_extract_features", "check_linear_classifier", "check_lora_linear",
+]
+
+
 PAD = 2
 PROBE_ACCURACY = 0.90      # the reference linear probe reaches about 0.95 with 20 labels per class
 PROBE_LABELS_PER_CLASS = 20

@@ -16,6 +16,10 @@ from course_lib.grading.checks.compare import (
 )
 from course_lib.grading.checks.guard import forbid
 
+# what course_lib.grading re-exports
+__all__ = ["check_occlusion_map", "check_receptive_box", "check_knn_accuracy", "check_tsne_map"]
+
+
 TSNE_POINTS = 400
 TRUSTWORTHINESS = 0.9
 KNN_DROP = 0.05     # the map's k-NN accuracy may be at most this much below the pixels'

@@ -1,0 +1,171 @@
+"""Run a homework's answers through its own graded test cells, without nbgrader.
+
+The zoo in `tests/homework_zoo/<assignment>/` holds answers written as a student would: a
+file replaces one or more answer cells of the solution notebook and says which graded test
+cells it should lose:
+
+    # expect: loses test_vgg_params        (a realistic wrong answer)
+    # expect: full marks                   (a correct answer written differently)
+    # %% vgg_params                        (the answer cell it replaces, by nbgrader grade_id)
+    def vgg_params(config, in_channels=3, num_classes=1000):
+        ...
+
+`grade_answers` executes the solution notebook's cells in order, with each replaced answer
+cell swapped in, then every graded test cell (visible and hidden tests alike) on the same
+namespace, and returns which test cells passed. `record_calls` wraps every function an
+answer cell defines so a test can see which arguments the checkers tried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = Path(__file__).resolve().parent / "homework_zoo"
+ASSIGNMENTS = ["hw1_cnn_arithmetic", "hw2_bn_dropout_init", "hw3_augment_transfer", "hw4_visualize"]
+
+
+@dataclass
+class ZooEntry:
+    """One zoo file: the answer cells it replaces and the test cells it should lose."""
+
+    path: Path
+    cells: dict[str, str]  # grade_id of an answer cell -> its replacement source
+    loses: set[str]  # grade_ids of the test cells it should fail; empty for a correct answer
+
+
+@dataclass
+class Graded:
+    """What a run of the test cells gave: grade_id -> passed, and the failure messages."""
+
+    passed: dict[str, bool] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> set[str]:
+        return {cell for cell, ok in self.passed.items() if not ok}
+
+
+def notebook_cells(assignment: str) -> list[nbformat.NotebookNode]:
+    """The code cells of the solution notebook, in order."""
+    notebook = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return [cell for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def test_cell_ids(assignment: str) -> list[str]:
+    """grade_ids of the autograded test cells."""
+    return [_nbgrader(c)["grade_id"] for c in notebook_cells(assignment) if _nbgrader(c).get("grade")
+            and not _nbgrader(c).get("solution")]
+
+
+def answer_cell_ids(assignment: str) -> list[str]:
+    """grade_ids of the code answer cells."""
+    return [_nbgrader(c)["grade_id"] for c in notebook_cells(assignment) if _nbgrader(c).get("solution")]
+
+
+def load_entry(path: Path) -> ZooEntry:
+    """Parse a zoo file (format in the module docstring)."""
+    text = path.read_text()
+    expect = re.search(r"^# expect: (full marks|loses (.+))$", text, re.M)
+    if not expect:
+        raise ValueError(f"{path}: needs a line '# expect: full marks' or '# expect: loses <test grade_id> ...'")
+    loses = set(expect.group(2).split()) if expect.group(2) else set()
+    sections = re.split(r"^# %% (\S+)\s*$", text, flags=re.M)
+    cells = {sections[i]: sections[i + 1] for i in range(1, len(sections), 2)}
+    if not cells:
+        raise ValueError(f"{path}: no '# %% <answer grade_id>' section")
+    return ZooEntry(path, cells, loses)
+
+
+def zoo_entries(assignment: str) -> list[ZooEntry]:
+    return [load_entry(path) for path in sorted((ZOO / assignment).glob("*.py"))]
+
+
+def _run(source: str, namespace: dict) -> str | None:
+    """Execute a cell; None if it ran, else the error as one line."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 - the homework's own cells
+    except Exception as error:  # noqa: BLE001 - a failed cell is an outcome, whatever it raised
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def grade_answers(assignment: str, replacements: dict[str, str] | None = None, wrap=None) -> Graded:
+    """Run the solution notebook with `replacements` swapped in, then grade every test cell.
+
+    `wrap(namespace, defined)` is called after each answer cell with the names it defined.
+    """
+    replacements = replacements or {}
+    unknown = set(replacements) - set(answer_cell_ids(assignment))
+    if unknown:
+        raise ValueError(f"{assignment} has no answer cells {sorted(unknown)}; they are {answer_cell_ids(assignment)}")
+    namespace: dict = {"__name__": "__main__"}
+    graded, tests = Graded(), []
+    for cell in notebook_cells(assignment):
+        meta = _nbgrader(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            tests.append(cell)
+            continue
+        before = set(namespace)
+        error = _run(replacements.get(meta.get("grade_id"), cell.source), namespace)
+        if error and not meta.get("solution"):
+            raise RuntimeError(f"{assignment}: a setup cell failed: {error}")
+        if wrap and meta.get("solution"):
+            wrap(namespace, set(namespace) - before)
+    for cell in tests:
+        error = _run(cell.source, namespace)
+        graded.passed[_nbgrader(cell)["grade_id"]] = error is None
+        if error:
+            graded.messages[_nbgrader(cell)["grade_id"]] = error
+    return graded
+
+
+def _summary(value):
+    """A hashable summary of an argument: tensors by shape and dtype, the rest by repr."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return ("tensor", tuple(value.shape), str(value.dtype))
+    return repr(value)
+
+
+def record_calls(calls: dict):
+    """A `wrap` for `grade_answers` that records every call of the answers' functions and
+    classes: calls[(name, parameter)] is the set of argument summaries seen."""
+
+    def recorded(name, fn, signature):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for parameter, value in bound.arguments.items():
+                if parameter != "self":
+                    calls[(name, parameter)].add(_summary(value))
+            return fn(*args, **kwargs)
+        return wrapper
+
+    def wrap(namespace, defined):
+        for name in defined:
+            value = namespace[name]
+            if inspect.isclass(value) and value.__module__ == "__main__":
+                init = value.__init__
+                value.__init__ = recorded(name, init, inspect.signature(init))
+            elif inspect.isfunction(value) and value.__module__ == "__main__":
+                namespace[name] = recorded(name, value, inspect.signature(value))
+    return wrap
+
+
+def new_calls() -> dict:
+    return defaultdict(set)
