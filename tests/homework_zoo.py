@@ -11,13 +11,16 @@ cells it should lose:
         ...
 
 `grade_answers` executes the solution notebook's cells in order, with each replaced answer
-cell swapped in, then every graded test cell (visible and hidden tests alike) on the same
-namespace, and returns which test cells passed. `record_calls` wraps every function an
+cell swapped in, then every graded test cell (visible and hidden tests alike) that could see
+a replaced name, directly or through a later cell that used one, on the same namespace, and
+returns which test cells passed. The other test cells run exactly as for the solution, which
+`test_the_solution_passes_every_test_cell` grades. `record_calls` wraps every function an
 answer cell defines so a test can see which arguments the checkers tried.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import inspect
@@ -49,6 +52,7 @@ class Graded:
 
     passed: dict[str, bool] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
+    unaffected: set[str] = field(default_factory=set)  # test cells no replaced name can reach
 
     @property
     def lost(self) -> set[str]:
@@ -94,6 +98,19 @@ def zoo_entries(assignment: str) -> list[ZooEntry]:
     return [load_entry(path) for path in sorted((ZOO / assignment).glob("*.py"))]
 
 
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds, names it reads), from its syntax tree."""
+    bound, read = set(), set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, ast.Store) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+    return bound, read
+
+
 def _run(source: str, namespace: dict) -> str | None:
     """Execute a cell; None if it ran, else the error as one line."""
     try:
@@ -114,19 +131,26 @@ def grade_answers(assignment: str, replacements: dict[str, str] | None = None, w
     if unknown:
         raise ValueError(f"{assignment} has no answer cells {sorted(unknown)}; they are {answer_cell_ids(assignment)}")
     namespace: dict = {"__name__": "__main__"}
-    graded, tests = Graded(), []
+    graded, tests, tainted = Graded(), [], set()
     for cell in notebook_cells(assignment):
         meta = _nbgrader(cell)
         if meta.get("grade") and not meta.get("solution"):
             tests.append(cell)
             continue
+        source = replacements.get(meta.get("grade_id"), cell.source)
+        bound, read = _names(source)
+        if meta.get("grade_id") in replacements or read & tainted:
+            tainted |= bound
         before = set(namespace)
-        error = _run(replacements.get(meta.get("grade_id"), cell.source), namespace)
+        error = _run(source, namespace)
         if error and not meta.get("solution"):
             raise RuntimeError(f"{assignment}: a setup cell failed: {error}")
         if wrap and meta.get("solution"):
             wrap(namespace, set(namespace) - before)
     for cell in tests:
+        if replacements and not _names(cell.source)[1] & tainted:
+            graded.unaffected.add(_nbgrader(cell)["grade_id"])
+            continue
         error = _run(cell.source, namespace)
         graded.passed[_nbgrader(cell)["grade_id"]] = error is None
         if error:

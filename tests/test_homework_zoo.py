@@ -26,3 +26,35 @@ def test_a_zoo_answer_loses_exactly_its_own_questions(assignment, entry):
         f"{entry.path.name}: expected to lose {sorted(entry.loses) or 'nothing'}, lost {sorted(graded.lost) or 'nothing'}"
         f"; messages: {graded.messages}"
     )
+
+
+# Assignments whose hidden tests and zoo are not yet at the standard of issue 11; each entry
+# goes when its assignment is reworked, and the set must end empty.
+NOT_YET_REWORKED = {"hw1_cnn_arithmetic", "hw2_bn_dropout_init", "hw3_augment_transfer", "hw4_visualize"}
+
+
+def _until_reworked(assignment):
+    reason = "hidden tests and zoo not yet reworked (issue 11)"
+    return pytest.param(assignment, marks=pytest.mark.xfail(assignment in NOT_YET_REWORKED, reason=reason, strict=True))
+
+
+@pytest.mark.parametrize("assignment", [_until_reworked(a) for a in ASSIGNMENTS])
+def test_the_tests_vary_every_argument_a_question_names(assignment):
+    calls = new_calls()
+    graded = grade_answers(assignment, wrap=record_calls(calls))
+    assert graded.lost == set(), graded.messages
+    fixed = {key: values for key, values in calls.items() if len(values) < 2}
+    assert calls and not fixed, f"arguments that never change across the visible and hidden tests: {fixed}"
+
+
+@pytest.mark.parametrize("assignment", [_until_reworked(a) for a in ASSIGNMENTS])
+def test_the_zoo_has_eight_wrong_and_three_right_answers(assignment):
+    entries = zoo_entries(assignment)
+    wrong = {question for e in entries for question in e.loses}
+    assert sum(bool(e.loses) for e in entries) >= 8 and sum(not e.loses for e in entries) >= 3
+    assert wrong == set(test_cell_ids(assignment)) - EXPERIMENT_AND_MANUAL.get(assignment, set()), (
+        "every autograded question needs at least one realistic wrong answer in the zoo")
+
+
+# Test cells whose question is an experiment or is graded by hand need no wrong answer in the zoo.
+EXPERIMENT_AND_MANUAL: dict[str, set[str]] = {}
