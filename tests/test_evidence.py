@@ -1,0 +1,195 @@
+"""The evidence suite: the interval helper against SciPy, the table, and a fast run of every claim.
+
+For each claim, a fast version (fewer images, steps and seeds; the same code path) must
+give a well-formed table, and wherever the committed full run found a significant effect
+(non-overlapping 95% intervals), the fast run's difference must point the same way, within
+a tolerance of twice the full run's spread over seeds (the larger sample standard deviation
+of the two sides). Effects the full run did not find are not asserted.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from course_lib.evidence import CLAIM_MODULES, claim_module
+from course_lib.evidence.stats import (
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    Interval,
+    mean_interval,
+    t_quantile,
+    verdict,
+)
+from course_lib.evidence.table import EvidenceTable, Record, load_result, run_table
+from course_lib.evidence.verdicts import Comparison, judge, overall
+
+FAST_SEEDS = (0, 1)
+TOLERANCE_SPREADS = 2.0
+# Fast runs that took about 10 s or more on the shared 2-core CPU (one torch thread).
+SLOW_CLAIMS = {"tsne_codes", "optimizers", "augmentation"}
+
+
+# ---------------------------------------------------------------------------------------
+# The interval helper, against SciPy
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dof", [1, 2, 4, 9, 29, 100])
+@pytest.mark.parametrize("q", [0.9, 0.975, 0.995])
+def test_t_quantile_matches_scipy(q, dof):
+    assert t_quantile(q, dof) == pytest.approx(scipy.stats.t.ppf(q, dof), rel=1e-8)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 12])
+@pytest.mark.parametrize("confidence", [0.9, 0.95])
+def test_mean_interval_matches_scipy_t_interval(n, confidence):
+    values = np.random.default_rng(n).normal(0.8, 0.05, size=n)
+    low, high = scipy.stats.t.interval(confidence, n - 1, loc=values.mean(), scale=scipy.stats.sem(values))
+    ci = mean_interval(values, confidence)
+    assert (ci.mean, ci.low, ci.high, ci.n) == pytest.approx((values.mean(), low, high, n), rel=1e-9)
+    assert ci.half_width == pytest.approx((high - low) / 2)
+
+
+def test_mean_interval_of_one_value_is_the_point_and_of_none_is_an_error():
+    assert mean_interval([0.7]) == Interval(0.7, 0.7, 0.7, 1)
+    with pytest.raises(ValueError, match="at least one value"):
+        mean_interval([])
+    with pytest.raises(ValueError, match="confidence"):
+        mean_interval([1.0, 2.0], confidence=95)
+
+
+def test_t_quantile_rejects_lower_quantiles_and_zero_dof():
+    with pytest.raises(ValueError, match="upper quantile"):
+        t_quantile(0.3, 4)
+    with pytest.raises(ValueError, match="dof"):
+        t_quantile(0.975, 0)
+
+
+def test_verdict_is_decided_by_interval_overlap():
+    high, low, overlapping = Interval(0.9, 0.88, 0.92, 5), Interval(0.8, 0.78, 0.82, 5), Interval(0.87, 0.8, 0.9, 5)
+    assert verdict(high, low) == HOLDS
+    assert verdict(low, high) == FAILS
+    assert verdict(high, overlapping) == INCONCLUSIVE
+
+
+# ---------------------------------------------------------------------------------------
+# The table and comparisons
+# ---------------------------------------------------------------------------------------
+
+
+def small_table() -> EvidenceTable:
+    def one_seed(seed):
+        return [Record("a", seed, "accuracy", 0.9 + 0.01 * seed), Record("b", seed, "accuracy", 0.5 + 0.02 * seed)]
+    return run_table("toy", [2, 0, 1], one_seed, {"size": 3})
+
+
+def test_run_table_gathers_tidy_records_with_the_setup():
+    table = small_table()
+    assert len(table.records) == 6
+    assert all(isinstance(r, Record) for r in table.records)
+    assert table.conditions() == ["a", "b"] and table.metrics() == ["accuracy"] and table.seeds() == [0, 1, 2]
+    assert table.values("a", "accuracy") == pytest.approx([0.9, 0.91, 0.92])  # in seed order
+    assert table.setup["size"] == 3 and table.setup["seeds"] == [2, 0, 1]
+    summary = table.summary()
+    assert [(row["condition"], row["metric"], row["n"]) for row in summary] == [("a", "accuracy", 3), ("b", "accuracy", 3)]
+    assert set(summary[0]) == {"condition", "metric", "mean", "low", "high", "n"}
+
+
+def test_table_round_trips_through_json_and_names_missing_cells(tmp_path):
+    table = small_table()
+    path = table.save(tmp_path)
+    assert path.name == "toy.json" and json.loads(path.read_text())["claim"] == "toy"
+    again = load_result("toy", tmp_path)
+    assert again.records == table.records and again.setup == table.setup
+    with pytest.raises(KeyError, match="conditions: \\['a', 'b'\\]"):
+        table.values("c", "accuracy")
+    with pytest.raises(FileNotFoundError, match="--only nothing"):
+        load_result("nothing", tmp_path)
+
+
+def test_comparisons_against_cells_and_fixed_margins():
+    table = small_table()
+    judged = judge(table, [Comparison("a above b", ("a", "accuracy"), ("b", "accuracy")),
+                           Comparison("b below 0.55", 0.55, ("b", "accuracy")),
+                           Comparison("a above 0.91", ("a", "accuracy"), 0.91)])
+    assert [j.verdict for j in judged] == [HOLDS, INCONCLUSIVE, INCONCLUSIVE]
+    assert overall(judged[:1]) == HOLDS
+    assert judged[0].comparison.difference(table) == pytest.approx(0.91 - 0.52)
+    assert judged[0].comparison.spread(table) == pytest.approx(0.02)
+
+
+def test_run_table_needs_seeds():
+    with pytest.raises(ValueError, match="seeds is empty"):
+        run_table("toy", [], lambda seed: [], {})
+
+
+# ---------------------------------------------------------------------------------------
+# Every claim: a fast run, its shape, and the direction the full run found
+# ---------------------------------------------------------------------------------------
+
+
+def claim_params():
+    return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_CLAIMS else name for name in CLAIM_MODULES]
+
+
+@pytest.fixture(scope="module")
+def fast_tables():
+    """Fast tables shared by a claim's two tests, computed on one torch thread (tiny models:
+    one thread is fastest, and many times faster on a CPU shared with other work)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield {}
+    torch.set_num_threads(threads)
+
+
+def fast_table(name, cache):
+    if name not in cache:
+        cache[name] = claim_module(name).run(seeds=FAST_SEEDS, fast=True)
+    return cache[name]
+
+
+@pytest.mark.parametrize("name", claim_params())
+def test_fast_run_gives_a_full_tidy_table(name, fast_tables):
+    module = claim_module(name)
+    table = fast_table(name, fast_tables)
+    assert table.claim == name and table.setup["fast"] is True
+    assert table.seeds() == list(FAST_SEEDS)
+    for condition in table.conditions():  # every (condition, metric) cell has one value per seed or none
+        for metric in table.metrics():
+            count = sum(r.condition == condition and r.metric == metric for r in table.records)
+            assert count in (0, len(FAST_SEEDS)), (condition, metric, count)
+    assert all(math.isfinite(r.value) for r in table.records)
+    for metric in module.table_metrics(table):
+        assert metric in table.metrics()
+    assert module.comparisons(table), "a claim must make at least one comparison"
+    module.plot(table)
+
+
+@pytest.mark.parametrize("name", claim_params())
+def test_fast_run_points_the_way_the_full_run_found(name, fast_tables):
+    module = claim_module(name)
+    full = load_result(name)
+    assert len(full.seeds()) >= 5 and not full.setup["fast"], "the committed result must be a full run of >= 5 seeds"
+    found = {j.comparison.text: j for j in judge(full, module.comparisons(full))}
+    table = fast_table(name, fast_tables)
+    checked = 0
+    for comparison in module.comparisons(table):
+        full_judged = found.get(comparison.text)
+        if full_judged is None or full_judged.verdict not in (HOLDS, FAILS):
+            continue
+        sign = 1.0 if full_judged.verdict == HOLDS else -1.0
+        tolerance = TOLERANCE_SPREADS * full_judged.comparison.spread(full)
+        difference = comparison.difference(table)
+        assert sign * difference > -tolerance, (
+            f"{name}: '{comparison.text}' {full_judged.verdict} in the full run "
+            f"({full_judged.higher_text} vs {full_judged.lower_text}) but the fast run's difference is "
+            f"{difference:+.4f} (tolerance {tolerance:.4f})")
+        checked += 1
+    if not any(j.verdict in (HOLDS, FAILS) for j in found.values()):
+        pytest.skip(f"the full run of {name} found no significant effect; nothing to assert")
+    assert checked, f"none of the full run's significant comparisons of {name} exists in the fast run"
