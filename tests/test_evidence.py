@@ -15,7 +15,7 @@ import pytest
 import scipy.stats
 import torch
 
-from course_lib.evidence import CLAIM_MODULES, claim_module
+from course_lib.evidence import CLAIM_MODULES, claim_module, first_filters, lecture
 from course_lib.evidence.stats import (
     FAILS,
     HOLDS,
@@ -31,7 +31,7 @@ from course_lib.evidence.verdicts import Comparison, judge, overall
 FAST_SEEDS = (0, 1)
 TOLERANCE_SPREADS = 2.0
 # Fast runs that took about 10 s or more on the shared 2-core CPU (one torch thread).
-SLOW_CLAIMS = {"tsne_codes", "optimizers", "augmentation"}
+SLOW_CLAIMS = {"tsne_codes", "optimizers", "augmentation", "first_filters"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,3 +193,87 @@ def test_fast_run_points_the_way_the_full_run_found(name, fast_tables):
     if not any(j.verdict in (HOLDS, FAILS) for j in found.values()):
         pytest.skip(f"the full run of {name} found no significant effect; nothing to assert")
     assert checked, f"none of the full run's significant comparisons of {name} exists in the fast run"
+
+
+# ---------------------------------------------------------------------------------------
+# The lecture helper: the full run agrees with itself, a reversed run disagrees
+# ---------------------------------------------------------------------------------------
+
+
+def reversed_table(table: EvidenceTable) -> EvidenceTable:
+    """Every value negated: every difference between two cells flips its sign."""
+    return EvidenceTable(table.claim, [Record(r.condition, r.seed, r.metric, -r.value) for r in table.records],
+                         dict(table.setup), table.seconds)
+
+
+@pytest.mark.parametrize("name", CLAIM_MODULES)
+def test_the_full_run_agrees_with_itself_in_the_lecture_words(name):
+    full = load_result(name)
+    found = lecture.agreements(name, full, full)
+    decided = [a for a in found if a.agrees is not None]
+    assert all(a.agrees for a in decided), [a.words() for a in decided]
+    verdicts = [j.verdict for j in judge(full, claim_module(name).comparisons(full))]
+    assert len(decided) == sum(v in (HOLDS, FAILS) for v in verdicts)
+    assert lecture.full_verdict(name, full) == overall(judge(full, claim_module(name).comparisons(full)))
+
+
+def test_a_reversed_live_run_disagrees_with_every_decided_comparison():
+    full = load_result("batchnorm")
+    found = lecture.agreements("batchnorm", reversed_table(full), full)
+    decided = [a for a in found if a.agrees is not None]
+    assert decided and not any(a.agrees for a in decided)
+    assert all("DISAGREES" in a.words() for a in decided)
+    assert "partly disagrees" in lecture.agreement_summary(found)
+    assert "0 of the" in lecture.agreement_summary(found)
+
+
+def test_agreement_words_for_missing_and_undecided_comparisons():
+    missing = lecture.Agreement("x above y", HOLDS, None, None)
+    undecided = lecture.Agreement("x above y", INCONCLUSIVE, 0.01, None)
+    assert "not measured in the live run" in missing.words()
+    assert "nothing to agree with" in undecided.words()
+    assert "decided none" in lecture.agreement_summary([missing, undecided])
+
+
+def test_report_markdown_has_the_claim_both_tables_and_the_computed_verdict():
+    full = load_result("filter_stack")
+    live = EvidenceTable("filter_stack", [r for r in full.records if r.seed == 0], dict(full.setup), 1.0)
+    text = lecture.report_markdown("filter_stack", live)
+    assert claim_module("filter_stack").CLAIM in text
+    assert f"Full-run verdict: {lecture.full_verdict('filter_stack')}." in text
+    assert text.count("| condition | metric |") == 2
+    assert lecture.agreement_summary(lecture.agreements("filter_stack", live)) in text
+
+
+def test_torch_threads_restores_the_count():
+    before = torch.get_num_threads()
+    with lecture.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------------------------------
+# First-layer filters: the roughness measure against known filters
+# ---------------------------------------------------------------------------------------
+
+
+def test_roughness_is_one_for_noise_and_near_zero_for_smooth_filters():
+    noise = torch.randn(2000, 1, 7, 7, generator=torch.Generator().manual_seed(0))
+    assert first_filters.roughness(noise) == pytest.approx(1.0, abs=0.03)
+    ramp = torch.linspace(-1, 1, 7)
+    smooth = (ramp[:, None] + 0.5 * ramp[None, :]).expand(3, 1, 7, 7)   # planes: neighbours differ little
+    assert first_filters.roughness(smooth) < 0.1
+    checker = (torch.arange(7)[:, None] + torch.arange(7)[None, :]) % 2 * 2.0 - 1   # +-1 alternating: roughest
+    assert first_filters.roughness(checker.expand(1, 1, 7, 7).float()) == pytest.approx(2.0, rel=0.05)
+
+
+def test_run_with_filters_returns_the_table_and_one_weight_per_step_count():
+    table, weights = first_filters.run_with_filters(seeds=(0,), fast=True)
+    found = weights[0]
+    assert [r.value for r in table.records if r.metric == "roughness"] == pytest.approx(
+        [first_filters.roughness(found[n]) for n in first_filters.FAST.steps])
+    first_filters.plot_filters(found)
+    assert sorted(found) == sorted(first_filters.FAST.steps)
+    shape = (first_filters.FILTERS, 1, first_filters.KERNEL, first_filters.KERNEL)
+    assert all(w.shape == shape for w in found.values())
+    assert not torch.equal(found[0], found[max(found)])
