@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_lib.autograde.course import CONFIG, assignment_ids, db_url, generate, read_scores, run_nbgrader
+from course_lib.autograde.course import CONFIG, assignment_ids, db_url, generate, run_nbgrader
+from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade
 
 ROOT = Path(__file__).resolve().parents[1]

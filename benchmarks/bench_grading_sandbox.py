@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from distributed import LocalCluster
 
-from course_lib.autograde.executors import dask_cluster as dask_executor
-from course_lib.autograde.executors import sandboxed as executor
-from course_lib.autograde.course import db_url, generate, read_scores, run_nbgrader
+from course_lib.autograde import pipeline
+from course_lib.autograde.course import db_url, generate, run_nbgrader
+from course_lib.autograde.executors.dask_cluster import DaskExecutor
+from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade
 
 HW = "hw1_cnn_arithmetic"
@@ -65,27 +66,28 @@ def timed(name: str, fn, n: int) -> float:
 
 
 class SerialPart:
-    """Totals the grading process's own time per notebook: sanitize (executor.prepare), score
-    and write the gradebook (executor.record) and, for the Dask executor, pack and send each
-    submission (DaskCluster._submit)."""
+    """Totals the grading process's own time per notebook: sanitize (pipeline.prepare), score
+    and write the gradebook (pipeline.score and pipeline.record) and, for the Dask executor,
+    pack and send each submission (DaskExecutor._submit)."""
 
-    PARTS = {"sanitize": (executor, "prepare"), "score_and_write": (executor, "record"),
-             "dask_send": (dask_executor.DaskCluster, "_submit")}
+    PARTS = {"sanitize": [(pipeline, "prepare")], "score_and_write": [(pipeline, "score"), (pipeline, "record")],
+             "dask_send": [(DaskExecutor, "_submit")]}
 
     def __init__(self):
         self.seconds = {name: 0.0 for name in self.PARTS}
         self.calls = {name: 0 for name in self.PARTS}
-        for name, (owner, attribute) in self.PARTS.items():
-            setattr(owner, attribute, self._timed(name, getattr(owner, attribute)))
+        for name, parts in self.PARTS.items():
+            for i, (owner, attribute) in enumerate(parts):
+                setattr(owner, attribute, self._timed(name, getattr(owner, attribute), count=i == 0))
 
-    def _timed(self, name, fn):
+    def _timed(self, name, fn, count):
         def run(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.seconds[name] += time.perf_counter() - start
-                self.calls[name] += 1
+                self.calls[name] += count
         return run
 
     def report(self):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.autograde.course import CONFIG, export_csv, generate, generate_feedback
-from course_lib.autograde.pipeline import Outcome, grade
+from course_lib.autograde.pipeline import grade
+from course_lib.autograde.submission import Outcome
 from course_lib.lectures import LectureResult, build_lectures
 
 

@@ -10,8 +10,9 @@ import nbformat
 import pytest
 
 from course_lib.autograde.course import (
-    CourseError, assignment_ids, db_url, export_csv, generate, generate_feedback, read_scores, run_nbgrader,
+    CourseError, assignment_ids, db_url, export_csv, generate, generate_feedback, run_nbgrader,
 )
+from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade
 from course_lib.autograde.validate import validate
 
@@ -196,6 +197,24 @@ def test_parallel_grades_equal_serial_stock_nbgrader(course, batch, tmp_path):
     stock = {(s.student, s.assignment): s.cell_scores() for s in read_scores(db_url(root))}
     ours = {(s.student, s.assignment): s.cell_scores() for s in read_scores(db_url(course)) if (ROOT / "examples" / "submissions" / s.student).is_dir()}
     assert ours == stock
+
+
+def test_stock_nbgrader_executor_gives_the_same_cell_scores(course, batch, tmp_path):
+    """`--executor nbgrader` (stock autograde per submission, recorded by the same pipeline)
+    agrees with the sandboxed executor on the shipped hw1 examples."""
+    hw = "hw1_cnn_arithmetic"
+    root, submissions = tmp_path / "stock", tmp_path / "submissions"
+    shutil.copytree(course / "solutions" / hw, root / "solutions" / hw)
+    shutil.copy(course / "nbgrader_config.py", root / "nbgrader_config.py")
+    generate(root, [hw])
+    for student in ("alt_correct", "blank", "typical_mistakes"):
+        shutil.copytree(EXAMPLES / student / hw, submissions / student / hw)
+    outcomes, _ = grade(root, submissions, jobs=2, executor="nbgrader")
+    assert [(o.student, o.graded) for o in outcomes] == [("alt_correct", True), ("blank", True), ("typical_mistakes", True)]
+    stock = {s.student: s.cell_scores() for s in read_scores(db_url(root), hw)}
+    ours = {s.student: s.cell_scores() for s in read_scores(db_url(course), hw) if s.student in stock}
+    assert stock == ours
+    assert (root / "autograded" / "typical_mistakes" / hw / f"{hw}.ipynb").is_file()
 
 
 def test_unknown_assignment_is_a_clear_error(course):

@@ -12,7 +12,8 @@ from distributed import Client, LocalCluster
 from hostile import EXAMPLES, HW, ROOT, hostile_submissions, write_submissions
 
 from course_lib.autograde.executors import dask_cluster as dask_executor
-from course_lib.autograde.course import CourseError, db_url, generate, read_scores
+from course_lib.autograde.course import CourseError, db_url, generate
+from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade, summary_table
 from course_lib.autograde.sandbox import Limits, bwrap_path
 
@@ -132,7 +133,7 @@ def test_a_failing_cluster_leaves_earlier_grades_alone(cluster, tmp_path):
     grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
     before = _scores(course)
     with Client(cluster.scheduler_address) as client:
-        _patch_workers(client, run_payload=_lost)
+        _patch_workers(client, run_job=_lost)
         try:
             outcomes, _ = grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
         finally:
@@ -233,4 +234,4 @@ def test_unreachable_scheduler_and_missing_address_are_clear_errors(tmp_path):
     with pytest.raises(CourseError, match="--scheduler is for --executor dask"):
         grade(course, tmp_path / "subs", scheduler="tcp://127.0.0.1:1")
     with pytest.raises(CourseError, match="could not reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
-        dask_executor.connect("tcp://127.0.0.1:1", timeout=2)
+        dask_executor.connect("tcp://127.0.0.1:1", Limits(), timeout=2)

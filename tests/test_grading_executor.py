@@ -6,8 +6,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from course_lib.autograde.executors import sandboxed as executor
-from course_lib.autograde.pipeline import Task
+from course_lib.autograde import pipeline
+from course_lib.autograde.executors import warm
+from course_lib.autograde.executors.base import windowed
+from course_lib.autograde.submission import Prepared, Task
 
 
 def test_windowed_keeps_a_bounded_number_in_flight_and_draws_lazily():
@@ -32,7 +34,7 @@ def test_windowed_keeps_a_bounded_number_in_flight_and_draws_lazily():
             return wait(futures, return_when=FIRST_COMPLETED).done
 
         finished = []
-        for item, future in executor.windowed(items(), submit, first_done, window=lambda: 3):
+        for item, future in windowed(items(), submit, first_done, window=lambda: 3):
             assert len(drawn) <= len(finished) + 1 + 3  # nothing drawn far ahead of what finished
             finished.append((item, future.result()))
     assert sorted(finished) == [(i, i * i) for i in range(10)]
@@ -52,30 +54,28 @@ def test_unreadable_files_are_reported_and_left_out(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     problems = []
-    files = executor._read_files(tmp_path, problems)
+    files = warm._read_files(tmp_path, problems)
     assert files == {"data.csv": b"1,2\n"}
     assert problems == ["secret.bin could not be read (Permission denied); graded without it"]
 
 
 def test_files_past_the_size_limits_are_reported_and_left_out(tmp_path, monkeypatch):
-    monkeypatch.setattr(executor, "MAX_FILE_BYTES", 100)
-    monkeypatch.setattr(executor, "MAX_FILES_BYTES", 150)
+    monkeypatch.setattr(warm, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(warm, "MAX_FILES_BYTES", 150)
     (tmp_path / "a.bin").write_bytes(b"a" * 80)
     (tmp_path / "b.bin").write_bytes(b"b" * 80)   # 160 in all: past the total
     (tmp_path / "c.bin").write_bytes(b"c" * 120)  # past the per-file limit
     (tmp_path / "d.txt").write_bytes(b"d" * 10)
     problems = []
-    assert executor._read_files(tmp_path, problems) == {"a.bin": b"a" * 80, "d.txt": b"d" * 10}
+    assert warm._read_files(tmp_path, problems) == {"a.bin": b"a" * 80, "d.txt": b"d" * 10}
     assert [p.split(" ")[0] for p in problems] == ["b.bin", "c.bin"]
     assert all("past the size limits" in p for p in problems)
 
 
 def test_summary_table_lists_submissions_that_were_not_graded():
-    from course_lib.autograde.pipeline import summary_table
-
-    prepared = executor.Prepared(task=Task("ann", "hw1_cnn_arithmetic", Path(".")))
-    outcome = executor.not_graded(prepared, "the Dask cluster could not run this submission: OSError()")
-    table = summary_table([outcome])
+    prepared = Prepared(task=Task("ann", "hw1_cnn_arithmetic", Path(".")))
+    outcome = pipeline.not_graded(prepared, "the Dask cluster could not run this submission: OSError()")
+    table = pipeline.summary_table([outcome])
     assert not outcome.graded
     assert "NOT GRADED" in table.splitlines()[1] and "10/10" not in table
     assert "NOT GRADED: the Dask cluster could not run this submission" in table

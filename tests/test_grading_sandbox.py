@@ -15,7 +15,8 @@ import nbformat
 import pytest
 from hostile import CONFINED, EXAMPLES, HW, ROOT, hostile_submissions, write_submissions
 
-from course_lib.autograde.course import db_url, generate, read_scores
+from course_lib.autograde.course import db_url, generate
+from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade, summary_table
 from course_lib.autograde.sandbox import Limits, bwrap_path
 

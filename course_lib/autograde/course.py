@@ -12,12 +12,10 @@ import csv
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
+from course_lib.autograde.gradebook import read_scores
 
-COURSE_ID = "dl-course"
 CONFIG = "nbgrader_config.py"
 
 
@@ -80,67 +78,13 @@ def generate(root: Path, wanted=None) -> list[str]:
     for hw in select(root, wanted):
         result = run_nbgrader(root, "generate_assignment", hw, "--force", "--CourseDirectory.db_url=" + db_url(root))
         if result.returncode != 0 or not (Path(root) / "assignments" / hw).is_dir():
-            raise CourseError(f"nbgrader could not generate {hw}:\n{_tail(result)}")
+            raise CourseError(f"nbgrader could not generate {hw}:\n{output_tail(result)}")
         generated.append(hw)
     return generated
 
 
-def _tail(result: subprocess.CompletedProcess, lines: int = 30) -> str:
+def output_tail(result: subprocess.CompletedProcess, lines: int = 30) -> str:
     return "\n".join((result.stdout + result.stderr).splitlines()[-lines:])
-
-
-# ---------------------------------------------------------------------------------------
-# Reading the gradebook
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CellScore:
-    notebook: str
-    cell: str
-    score: float
-    max_score: float
-
-
-@dataclass(frozen=True)
-class SubmissionScore:
-    student: str
-    assignment: str
-    score: float
-    max_score: float
-    cells: tuple[CellScore, ...]
-
-    def cell_scores(self) -> dict[str, float]:
-        return {f"{c.notebook}/{c.cell}": c.score for c in self.cells}
-
-
-def read_scores(url: str, assignment: str | None = None) -> list[SubmissionScore]:
-    """Every submission in a gradebook, with its per-cell auto scores."""
-    out = []
-    with Gradebook(url, COURSE_ID) as gradebook:
-        assignments = [gradebook.find_assignment(assignment)] if assignment else gradebook.assignments
-        for hw in assignments:
-            for submission in gradebook.assignment_submissions(hw.name):
-                cells = tuple(
-                    CellScore(nb.name, grade.name, float(grade.score), float(grade.max_score))
-                    for nb in submission.notebooks for grade in sorted(nb.grades, key=lambda g: g.name)
-                )
-                out.append(SubmissionScore(submission.student.id, hw.name, float(submission.score),
-                                           float(submission.max_score), cells))
-    return sorted(out, key=lambda s: (s.assignment, s.student))
-
-
-def zero_unscored(gradebook: Gradebook, assignment: str, student: str) -> tuple[float, float]:
-    """Score 0 for every test cell of a submission that has no score yet (a notebook that
-    was missing or could not run); commit; return the submission's (score, max_score)."""
-    submission = gradebook.find_submission(assignment, student)
-    for notebook in submission.notebooks:
-        for grade in notebook.grades:
-            if grade.auto_score is None and grade.manual_score is None:
-                grade.auto_score, grade.needs_manual_grade = 0.0, False
-    gradebook.db.commit()
-    submission = gradebook.find_submission(assignment, student)
-    return float(submission.score), float(submission.max_score)
 
 
 def export_csv(root: Path, path: Path) -> int:
@@ -165,4 +109,4 @@ def generate_feedback(root: Path, wanted=None) -> None:
             raise CourseError("nothing has been graded yet: run `course grade SUBMISSIONS_DIR` first")
         result = run_nbgrader(root, "generate_feedback", hw, "--force", "--CourseDirectory.db_url=" + db_url(root))
         if result.returncode != 0:
-            raise CourseError(f"nbgrader could not write feedback for {hw}:\n{_tail(result)}")
+            raise CourseError(f"nbgrader could not write feedback for {hw}:\n{output_tail(result)}")

@@ -1,81 +1,45 @@
-"""`course grade`: autograde every submission, in parallel sandboxed workers, into one
-gradebook.
+"""`course grade`: autograde every submission into one gradebook, in five steps.
 
-Two executors share this module:
+    find      SUBMISSIONS/<student>/<hw>/ folders of this course's assignments   (`find`)
+    prepare   read and sanitize each notebook against the gradebook, in the     (`prepare`, sanitize.py)
+              grading process, before any of it runs
+    run       an executor runs the notebooks and returns them executed          (executors/)
+    score     nbgrader's IgnorePattern, and the test cells that lost points     (`score`)
+    record    the gradebook entry replaced (gradebook.record), autograded/ and   (`record`)
+              logs/ written
 
-* `executor="sandbox"` (the default): the grading process sanitizes each notebook against
-  the gradebook (`sanitize.py`), warm workers (`worker.py`, inside bubblewrap when it is
-  installed, see `sandbox.py`) fork a fresh, unprivileged, resource-limited child per
-  submission that runs the cells (`execute.py`), and the grading process scores the
-  outputs with nbgrader's own rules (IgnorePattern, SaveAutoGrades) into the gradebook.
-  See docs/grading.md.
-* `executor="nbgrader"`: stock `nbgrader autograde`, one subprocess per submission, as
-  described below. Kept as the reference the sandbox is checked against.
-
-Layout of a submissions directory (nbgrader's own): SUBMISSIONS/<student>/<hw>/<nb>.ipynb.
-
-Each submission is autograded by `nbgrader autograde` in its own scratch course (a copy of
-the config and of the gradebook, and that one submission), so workers never share a
-database. The parent process alone writes the course gradebook: it copies each worker's
-scores in, one submission at a time, and copies the autograded notebook to
-autograded/<student>/<hw>/. A submission that nbgrader cannot grade (a notebook that is not
-JSON, a worker that ran out of time) still gets a zero and a reason, and the batch goes on.
+The executors share one interface (`executors.base.Executor`): "sandbox" (the default)
+runs warm sandboxed workers on this machine (`--jobs N`), "dask" the same workers on a Dask
+cluster, "nbgrader" stock `nbgrader autograde` per submission, kept as the reference.
+Only this process touches the gradebook, the course root and the submissions; a submission
+the machinery could not run is reported NOT GRADED and its gradebook entry left alone.
+See docs/grading.md.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
+from typing import Iterator
 
-from nbgrader.api import Gradebook, MissingEntry
+import nbformat
+from nbgrader import utils
+from nbgrader.preprocessors import IgnorePattern
+from traitlets.config import Config
 
-from course_lib.autograde.course import (
-    CONFIG,
-    COURSE_ID,
-    CourseError,
-    _tail,
-    assignment_ids,
-    db_url,
-    generate,
-    run_nbgrader,
-    zero_unscored,
-)
+from course_lib.autograde import gradebook
+from course_lib.autograde.course import CourseError, assignment_ids, db_url, generate
+from course_lib.autograde.executors.base import Executor
+from course_lib.autograde.sandbox import Limits
+from course_lib.autograde.sanitize import Sanitized, load_config, sanitize
+from course_lib.autograde.submission import Outcome, Prepared, Ran, Task
 
-SUBMISSION_TIMEOUT = 900  # seconds for one whole submission; cells have their own limit
-
-
-@dataclass
-class Task:
-    student: str
-    assignment: str
-    folder: Path
+EXECUTORS = ("sandbox", "dask", "nbgrader")
 
 
-@dataclass
-class Outcome:
-    """What happened to one submission."""
-
-    student: str
-    assignment: str
-    score: float = 0.0
-    max_score: float = 0.0
-    seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)   # test cells that lost points, with the message
-    notes: list[str] = field(default_factory=list)    # what the grader repaired or converted
-    graded: bool = True  # False: the grading machinery failed; the gradebook was not touched
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def find_submissions(submissions: Path, known: list[str]) -> tuple[list[Task], list[str]]:
+def find(submissions: Path, known: list[str]) -> tuple[list[Task], list[str]]:
     """The (student, assignment) folders to grade, and what was skipped and why."""
     submissions = Path(submissions)
     if not submissions.is_dir():
@@ -90,143 +54,144 @@ def find_submissions(submissions: Path, known: list[str]) -> tuple[list[Task], l
     return tasks, skipped
 
 
-def ensure_generated(root: Path, assignments: list[str]) -> None:
-    """Every assignment must be in the gradebook before grading (nbgrader reads its source cells there)."""
-    missing = []
-    with Gradebook(db_url(root), COURSE_ID) as gradebook:
-        for hw in assignments:
-            try:
-                gradebook.find_assignment(hw)
-            except MissingEntry:
-                missing.append(hw)
-    if missing:
-        generate(root, missing)
-
-
-def _scratch_course(task: Task, root: Path, snapshot: Path, scratch: Path) -> Path:
-    course = scratch / f"{task.student}__{task.assignment}"
-    (course / "submitted" / task.student).mkdir(parents=True)
-    shutil.copy(root / CONFIG, course / CONFIG)
-    shutil.copy(snapshot, course / "gradebook.db")
-    shutil.copytree(task.folder, course / "submitted" / task.student / task.assignment, symlinks=False)
-    return course
-
-
-def autograde_one(task: Task, root: Path, snapshot: Path, scratch: Path) -> tuple[Task, Path | None, list[str], float]:
-    """Run nbgrader autograde for one submission in its own scratch course."""
-    start = time.perf_counter()
-    course = _scratch_course(task, root, snapshot, scratch)
-    problems = []
-    try:
-        result = run_nbgrader(course, "autograde", task.assignment, "--student", task.student, "--force",
-                              "--CourseDirectory.db_url=" + db_url(course), timeout=SUBMISSION_TIMEOUT)
-        log = result.stdout + result.stderr
-        if result.returncode != 0:
-            problems.append(_first_error(log) or f"nbgrader autograde failed:\n{_tail(result, 10)}")
-    except subprocess.TimeoutExpired:
-        log = ""
-        problems.append(f"grading took longer than {SUBMISSION_TIMEOUT} s and was stopped")
-    (course / "autograde.log").write_text(log)
-    return task, course, problems, time.perf_counter() - start
-
-
-def _first_error(log: str) -> str | None:
-    for line in log.splitlines():
-        if "| ERROR]" in line and "Traceback" not in line and "see the the above" not in line:
-            return line.split("| ERROR]", 1)[1].strip()
-    return None
-
-
-def merge(root: Path, task: Task, course: Path, problems: list[str]) -> Outcome:
-    """Copy one worker's scores and notebooks into the course gradebook and folders."""
-    outcome = Outcome(task.student, task.assignment, problems=list(problems))
-    graded = course / "autograded" / task.student / task.assignment
-    destination = root / "autograded" / task.student / task.assignment
-    if destination.exists():
-        shutil.rmtree(destination)
-    if graded.is_dir():
-        shutil.copytree(graded, destination)
-    with Gradebook(db_url(root), COURSE_ID) as gradebook, Gradebook(db_url(course), COURSE_ID) as worker:
-        gradebook.update_or_create_student(task.student)
+def prepare(task: Task, root: Path, url: str, expected: list[str], config: Config) -> Prepared:
+    """Read and sanitize each notebook the assignment expects; a missing one is a zero with a reason."""
+    prepared = Prepared(task)
+    stamp = task.folder / "timestamp.txt"
+    if stamp.is_file():
         try:
-            gradebook.remove_submission(task.assignment, task.student)
-        except MissingEntry:
-            pass
-        try:
-            theirs = worker.find_submission(task.assignment, task.student)
-        except MissingEntry:
-            theirs = None
-            outcome.problems.append("nbgrader recorded no submission")
-        gradebook.add_submission(task.assignment, task.student,
-                                 **({"timestamp": theirs.timestamp} if theirs and theirs.timestamp else {}))
-        if theirs is not None and graded.is_dir():
-            _copy_grades(gradebook, theirs, task)
-        outcome.score, outcome.max_score = zero_unscored(gradebook, task.assignment, task.student)
-    missing = _missing_notebooks(root, task)
-    outcome.problems.extend(f"no notebook named {name}.ipynb was submitted (scored 0)" for name in missing)
+            prepared.timestamp = utils.parse_utc(stamp.read_text().strip())
+        except Exception:  # noqa: BLE001 - a bad timestamp is not a reason to fail grading
+            prepared.problems.append("timestamp.txt could not be read; graded without a timestamp")
+    present = sorted(p.name for p in task.folder.glob("*.ipynb"))
+    for name in expected:
+        path = task.folder / f"{name}.ipynb"
+        if not path.is_file() or path.is_symlink():
+            others = [p for p in present if p != f"{name}.ipynb"]
+            hint = f"; found {', '.join(others)} (rename it to {name}.ipynb)" if others else ""
+            prepared.problems.append(f"no notebook named {name}.ipynb was submitted (scored 0){hint}")
+            prepared.notebooks.append(Sanitized(name))
+            continue
+        result = sanitize(path, name, root, task.assignment, task.student, url, config)
+        prepared.problems += result.problems
+        prepared.notebooks.append(result)
+    return prepared
+
+
+def score(ran: Ran, config: Config) -> Outcome:
+    """Apply nbgrader's IgnorePattern to each executed notebook and list the test cells that failed."""
+    task = ran.submission.task
+    outcome = Outcome(task.student, task.assignment, seconds=ran.seconds,
+                      problems=ran.submission.problems + ran.problems)
+    for sanitized in ran.submission.notebooks:
+        outcome.notes += sanitized.notes
+    for name, notebook in ran.notebooks.items():
+        resources = {"nbgrader": {"assignment": task.assignment, "notebook": name, "student": task.student}}
+        ran.notebooks[name], _ = IgnorePattern(config=config).preprocess(notebook, resources)
+        outcome.failed += _failures(ran.notebooks[name])
     return outcome
 
 
-def _copy_grades(gradebook: Gradebook, theirs, task: Task) -> None:
-    for notebook in theirs.notebooks:
-        for grade in notebook.grades:
-            ours = gradebook.find_grade(grade.name, notebook.name, task.assignment, task.student)
-            ours.auto_score, ours.manual_score = grade.auto_score, grade.manual_score
-            ours.needs_manual_grade = grade.needs_manual_grade
-        for comment in notebook.comments:
-            ours = gradebook.find_comment(comment.name, notebook.name, task.assignment, task.student)
-            ours.auto_comment = comment.auto_comment
+def _failures(notebook: nbformat.NotebookNode) -> list[str]:
+    failed = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
+            for output in cell.outputs:
+                if output.output_type == "error":
+                    failed.append(f"{cell.metadata.nbgrader['grade_id']}: {output.ename}: {output.evalue[:300]}")
+                    break
+                if output.output_type == "stream" and output.name == "stderr":
+                    failed.append(f"{cell.metadata.nbgrader['grade_id']}: wrote to stderr: {output.text[:200]!r}")
+                    break
+    return failed
 
 
-def _missing_notebooks(root: Path, task: Task) -> list[str]:
-    with Gradebook(db_url(root), COURSE_ID) as gradebook:
-        expected = [nb.name for nb in gradebook.find_assignment(task.assignment).notebooks]
-    return [name for name in expected if not (task.folder / f"{name}.ipynb").is_file()]
+def record(root: Path, url: str, config: Config, ran: Ran, outcome: Outcome) -> None:
+    """Replace the submission in the gradebook and write autograded/<student>/<hw>/."""
+    task = ran.submission.task
+    outcome.score, outcome.max_score = gradebook.record(url, config, task.student, task.assignment,
+                                                        ran.submission.timestamp, ran.notebooks)
+    destination = root / "autograded" / task.student / task.assignment
+    if destination.exists():
+        shutil.rmtree(destination)
+    for name, notebook in ran.notebooks.items():
+        destination.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, destination / f"{name}.ipynb")
+
+
+def not_graded(prepared: Prepared, reason: str) -> Outcome:
+    task = prepared.task
+    return Outcome(task.student, task.assignment, graded=False,
+                   problems=[f"NOT GRADED: {reason}; its gradebook entry is unchanged; run course grade again"])
+
+
+def write_log(root: Path, outcome: Outcome, mode: str, ran: Ran) -> None:
+    logs = root / "logs" / outcome.assignment
+    logs.mkdir(parents=True, exist_ok=True)
+    result = f"score {outcome.score:g} / {outcome.max_score:g}" if outcome.graded else "NOT GRADED"
+    lines = [f"student {outcome.student}, assignment {outcome.assignment}", mode,
+             f"{result} in {outcome.seconds:.2f} s", *ran.log]
+    lines += [f"repaired: {n}" for n in outcome.notes]
+    lines += [f"problem: {p}" for p in outcome.problems]
+    lines += [f"failed: {f}" for f in outcome.failed]
+    (logs / f"{outcome.student}.log").write_text("\n".join(lines) + "\n")
+
+
+def open_executor(kind: str, root: Path, jobs: int, limits: Limits, scheduler: str | None) -> Executor:
+    """The executor named `kind`; each is imported only when chosen (Dask's `distributed` is heavy)."""
+    if kind == "sandbox":
+        from course_lib.autograde.executors.sandboxed import LocalExecutor
+        return LocalExecutor(jobs, limits)
+    if kind == "dask":
+        from course_lib.autograde.executors.dask_cluster import connect
+        return connect(scheduler, limits)
+    from course_lib.autograde.executors.stock_nbgrader import StockExecutor
+    return StockExecutor(root, jobs)
 
 
 def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, executor: str = "sandbox",
-          limits=None, bar: bool | None = None, scheduler: str | None = None) -> tuple[list[Outcome], list[str]]:
-    """Autograde every submission under `submissions` with `jobs` workers.
+          limits: Limits | None = None, bar: bool | None = None, scheduler: str | None = None) -> tuple[list[Outcome], list[str]]:
+    """Autograde every submission under `submissions`: find -> prepare -> run -> score -> record.
 
     Returns the outcomes (one per student and assignment, in order) and the folders that
     were skipped with the reason. `progress(outcome)` is called as each one finishes.
-    `executor` is "sandbox" (warm sandboxed workers, the default), "dask" (the same
-    workers on the Dask cluster whose scheduler is at `scheduler`; the cluster's threads
-    replace `jobs`) or "nbgrader" (stock autograde per submission); `limits` is a
-    `sandbox.Limits` (cell_timeout defaults to the config's Execute.timeout); `bar` shows a
-    tqdm progress bar (default: when stderr is a terminal and COURSE_QUIET is unset).
+    `executor` is "sandbox" (warm sandboxed workers, the default, `jobs` of them), "dask"
+    (the same workers on the Dask cluster whose scheduler is at `scheduler`; the cluster's
+    threads replace `jobs`) or "nbgrader" (stock autograde per submission, `jobs` at a
+    time); `limits` is a `sandbox.Limits` (cell_timeout defaults to the config's
+    Execute.timeout); `bar` shows a tqdm progress bar (default: when stderr is a terminal
+    and COURSE_QUIET is unset).
     """
     root = Path(root).resolve()
     if jobs < 1:
         raise CourseError(f"--jobs must be at least 1, got {jobs}")
     _check_executor(executor, scheduler)
-    known = assignment_ids(root)
-    tasks, skipped = find_submissions(submissions, known)
-    ensure_generated(root, sorted({t.assignment for t in tasks}))
-    if executor in ("sandbox", "dask"):
-        from course_lib.autograde.executors.sandboxed import grade_sandboxed
-        outcomes = grade_sandboxed(root, tasks, jobs, progress=progress, limits=limits, bar=bar, scheduler=scheduler)
-        return sorted(outcomes, key=lambda o: (o.assignment, o.student)), skipped
-    outcomes = []
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        scratch = Path(tmp)
-        snapshot = scratch / "gradebook-snapshot.db"
-        shutil.copy(root / "gradebook.db", snapshot)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(autograde_one, task, root, snapshot, scratch) for task in tasks]
-            for future in as_completed(futures):
-                task, course, problems, seconds = future.result()
-                outcome = merge(root, task, course, problems)
-                outcome.seconds = seconds
-                _keep_log(root, task, course)
-                outcomes.append(outcome)
-                if progress:
-                    progress(outcome)
+    tasks, skipped = find(submissions, assignment_ids(root))
+    url, config = db_url(root), load_config(root)
+    assignments = sorted({t.assignment for t in tasks})
+    missing = gradebook.missing_assignments(url, assignments)
+    if missing:
+        generate(root, missing)
+    expected = gradebook.expected_notebooks(url, assignments)
+    with open_executor(executor, root, jobs, limits or default_limits(config), scheduler) as running:
+        mode = running.describe()
+        print(f"course grade: {mode}", file=sys.stderr)
+        prepared = (prepare(task, root, url, expected[task.assignment], config) for task in tasks)
+        runs = running.run(prepared, len(tasks))
+        try:
+            outcomes = _score_and_record_all(root, url, config, runs, mode, len(tasks), progress, bar)
+        finally:
+            runs.close()
     return sorted(outcomes, key=lambda o: (o.assignment, o.student)), skipped
 
 
+def default_limits(config: Config) -> Limits:
+    timeout = config.Execute.get("timeout", 120) if "Execute" in config else 120
+    return Limits(cell_timeout=float(timeout or 120))
+
+
 def _check_executor(executor: str, scheduler: str | None) -> None:
-    if executor not in ("sandbox", "dask", "nbgrader"):
+    if executor not in EXECUTORS:
         raise CourseError(f"unknown executor {executor!r}; use 'sandbox' (default), 'dask' or 'nbgrader'")
     if executor == "dask" and not scheduler:
         raise CourseError("--executor dask needs --scheduler ADDRESS, e.g. tcp://10.0.0.5:8786 (see `dask scheduler`)")
@@ -234,10 +199,37 @@ def _check_executor(executor: str, scheduler: str | None) -> None:
         raise CourseError(f"--scheduler is for --executor dask, not {executor!r}")
 
 
-def _keep_log(root: Path, task: Task, course: Path) -> None:
-    logs = root / "logs" / task.assignment
-    logs.mkdir(parents=True, exist_ok=True)
-    shutil.copy(course / "autograde.log", logs / f"{task.student}.log")
+def _score_and_record_all(root: Path, url: str, config: Config, runs: Iterator[Ran], mode: str, count: int,
+                          progress, bar) -> list[Outcome]:
+    """Score and record each submission as its run finishes, with a progress bar."""
+    outcomes = []
+    ticker = None
+    if _show_bar(bar):
+        from tqdm.auto import tqdm
+        ticker = tqdm(total=count, unit="notebook", desc="grading")
+    try:
+        for ran in runs:
+            if ran.not_graded:
+                outcome = not_graded(ran.submission, ran.not_graded)
+            else:
+                outcome = score(ran, config)
+                record(root, url, config, ran, outcome)
+            write_log(root, outcome, mode, ran)
+            outcomes.append(outcome)
+            if ticker is not None:
+                ticker.update(1)
+            if progress:
+                progress(outcome)
+    finally:
+        if ticker is not None:
+            ticker.close()
+    return outcomes
+
+
+def _show_bar(bar: bool | None) -> bool:
+    if bar is not None:
+        return bar
+    return sys.stderr.isatty() and not os.environ.get("COURSE_QUIET")
 
 
 def summary_table(outcomes: list[Outcome], skipped: list[str] = ()) -> str:
@@ -245,8 +237,8 @@ def summary_table(outcomes: list[Outcome], skipped: list[str] = ()) -> str:
     rows = [f"{'student':<20} {'assignment':<22} {'score':>11} {'seconds':>8}  status"]
     for o in outcomes:
         status = "ok" if o.ok else "PROBLEM" if o.graded else "NOT GRADED"
-        score = f"{o.score:>5g}/{o.max_score:<5g}" if o.graded else f"{'-':>5} {'':<5}"
-        rows.append(f"{o.student:<20} {o.assignment:<22} {score} {o.seconds:>8.1f}  {status}")
+        score_text = f"{o.score:>5g}/{o.max_score:<5g}" if o.graded else f"{'-':>5} {'':<5}"
+        rows.append(f"{o.student:<20} {o.assignment:<22} {score_text} {o.seconds:>8.1f}  {status}")
     reasons = [(o, p) for o in outcomes for p in o.problems]
     if reasons:
         rows += ["", "Problems (the submission was still graded):"]

@@ -29,10 +29,11 @@ from typing import Iterator
 
 import course_lib
 from course_lib.autograde.course import CourseError
-from course_lib.autograde.executors.sandboxed import (NotGraded, Prepared, payload, run_payload, scratch_folder,
-                                         threads_per_submission, windowed)
+from course_lib.autograde.executors.base import windowed
+from course_lib.autograde.executors.warm import job_for, ran_from, run_job, scratch_folder, threads_per_submission
 from course_lib.autograde.sandbox import Limits, Worker
 from course_lib.autograde.sandbox import describe as sandbox_mode
+from course_lib.autograde.submission import Prepared, Ran
 
 try:
     from distributed import Client, WorkerPlugin, get_worker, wait
@@ -102,7 +103,7 @@ def run_on_dask_worker(job: dict, plugin_name: str) -> tuple[dict, float]:
     plugin = get_worker().plugins[plugin_name]
     worker = plugin.acquire()
     try:
-        return run_payload(worker, job)
+        return run_job(worker, job)
     finally:
         plugin.release(worker)
 
@@ -111,11 +112,11 @@ class ClusterLost(RuntimeError):
     pass
 
 
-class DaskCluster:
-    """A connection to the cluster for one `course grade` run."""
+class DaskExecutor:
+    """A connection to the cluster for one `course grade` run (see `executors.base.Executor`)."""
 
-    def __init__(self, client, address: str):
-        self.client, self.address = client, address
+    def __init__(self, client, address: str, limits: Limits):
+        self.client, self.address, self.limits = client, address, limits
         self.plugin_name = f"course-grade-{uuid.uuid4().hex[:12]}"
         self.expected = fingerprint()
         self.usable: dict[str, int] = {}   # worker address -> threads, for present workers with our course_lib
@@ -155,12 +156,12 @@ class DaskCluster:
             return head + next(iter(modes.values()))
         return head + "; ".join(f"{address}: {mode}" for address, mode in sorted(modes.items()))
 
-    def run(self, prepared: Iterator[Prepared], limits: Limits) -> Iterator[tuple[Prepared, object, float]]:
+    def run(self, prepared: Iterator[Prepared], count: int) -> Iterator[Ran]:
         """Send the submissions to the usable workers, keeping every thread busy and one more
-        submission queued per thread; yields (submission, results or NotGraded, seconds) as
-        each finishes. If the cluster goes away, the rest are reported not graded."""
+        submission queued per thread; yields each as it finishes. If the cluster goes away,
+        the rest are reported not graded."""
         try:
-            self.client.register_plugin(GradingPlugin(limits, self.expected), name=self.plugin_name)
+            self.client.register_plugin(GradingPlugin(self.limits, self.expected), name=self.plugin_name)
         except Exception as error:  # noqa: BLE001 - whatever the workers raised, say it plainly
             raise CourseError(f"the grading plugin could not start on the Dask workers: {error}") from None
         unfinished: dict[int, list] = {}  # id(item) -> [item, its future once sent]
@@ -168,16 +169,16 @@ class DaskCluster:
             for item, future in windowed(prepared, lambda item: self._submit(item, unfinished), self._first_done,
                                          lambda: max(1, 2 * self.threads())):
                 try:
-                    results, seconds = future.result()
+                    ran = ran_from(item, *future.result())
                 except Exception as error:  # noqa: BLE001 - a lost worker costs this run of it, not the batch
-                    results, seconds = NotGraded(f"the Dask cluster could not run this submission: {error!r}"), 0.0
+                    ran = Ran(item, not_graded=f"the Dask cluster could not run this submission: {error!r}")
                 del unfinished[id(item)]
                 future.release()
-                yield item, results, seconds
+                yield ran
         except Exception as error:  # noqa: BLE001 - ClusterLost, a lost scheduler, a closed client
             reason = f"the Dask cluster went away before this submission was graded ({error!r})"
             for item in [*(item for item, _ in unfinished.values()), *prepared]:
-                yield item, NotGraded(reason), 0.0
+                yield Ran(item, not_graded=reason)
         finally:  # stopped early, or the cluster went away: nothing of this run keeps running
             self._cancel([future for _, future in unfinished.values() if future is not None])
 
@@ -190,7 +191,7 @@ class DaskCluster:
     def _submit(self, item: Prepared, unfinished: dict):
         unfinished[id(item)] = [item, None]
         task = item.task
-        future = self.client.submit(run_on_dask_worker, payload(item), self.plugin_name, pure=False,
+        future = self.client.submit(run_on_dask_worker, job_for(item), self.plugin_name, pure=False,
                                     workers=sorted(self.verified), allow_other_workers=False,
                                     key=f"course-grade-{task.student}-{task.assignment}-{uuid.uuid4().hex[:8]}")
         unfinished[id(item)][1] = future
@@ -216,6 +217,12 @@ class DaskCluster:
         elif time.monotonic() - self.lonely_since > NO_WORKERS_TIMEOUT:
             raise ClusterLost(f"no Dask worker with this course_lib for {NO_WORKERS_TIMEOUT} s")
 
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         try:
             self.client.unregister_worker_plugin(self.plugin_name)
@@ -224,7 +231,7 @@ class DaskCluster:
         self.client.close()
 
 
-def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> DaskCluster:
+def connect(address: str, limits: Limits, timeout: float = CONNECT_TIMEOUT) -> DaskExecutor:
     """Connect to the Dask scheduler at `address` and wait for at least one worker."""
     if Client is None:
         raise CourseError("--executor dask needs the 'distributed' package: pip install distributed")
@@ -240,4 +247,4 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> DaskCluster:
         raise CourseError(f"the Dask scheduler at {address} has no workers after {timeout:g} s; start "
                           f"`dask worker {address}` on each grading machine (with dl-course and bubblewrap "
                           f"installed)") from None
-    return DaskCluster(client, address)
+    return DaskExecutor(client, address, limits)
