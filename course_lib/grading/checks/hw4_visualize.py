@@ -1,5 +1,12 @@
-"""Checkers for hw4_visualize: an occlusion map, the receptive-field box of a unit, and
-t-SNE of embeddings with a k-NN check."""
+"""Checkers for hw4_visualize: an occlusion map, the receptive-field box of a unit, t-SNE of
+embeddings with a k-NN check, activation maximization with a natural-image prior, the
+top-activating units of a channel, and the occlusion experiment (does the map sit on the
+digit?).
+
+Every case is drawn from the seed (sizes, windows, strides, layers, dtypes), so the hidden
+tests are fresh inputs, not the visible ones reordered. Failure messages name the case and
+the size of the error and point at the idea; they never print the reference's formula.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +19,34 @@ from torch import nn
 from course_lib import visualize
 from course_lib.arithmetic import receptive_field
 from course_lib.grading.checks.compare import (
-    CheckFailure, call_student, expect_close, expect_equal, grading_device, quiet_and_strict, random_tensor,
+    CheckFailure,
+    call_student,
+    expect_close,
+    grading_device,
+    quiet_and_strict,
+    random_tensor,
 )
 from course_lib.grading.checks.guard import forbid
 
 # what course_lib.grading re-exports
 __all__ = ["check_occlusion_map", "check_receptive_box", "check_knn_accuracy", "check_tsne_map"]
 
-
-TSNE_POINTS = 400
-TRUSTWORTHINESS = 0.9
-KNN_DROP = 0.05     # the map's k-NN accuracy may be at most this much below the pixels'
+HINTS = {
+    "Q1": "Occlusion asks the network a counterfactual: how much does the target's score fall when this patch is "
+          "hidden? Every window position gives one number; spread it over the pixels the window hid, and remember a "
+          "pixel hidden by several windows should get their average, not their sum. List the window positions along "
+          "one dimension by hand for a small image whose size the stride does not divide. Batch norm and dropout "
+          "behave differently while training. Slides: 'Occlusion experiments' (Zeiler & Fergus).",
+    "Q2": "Work backwards from the unit: a unit of a layer sees a window of its layer's input, and each unit of "
+          "that window sees a window of the layer before. Padding shifts where a window starts (into the border), "
+          "strides spread the units apart, and every stride before a layer multiplies its spacing. Check yourself "
+          "on two 3x3 convolutions (5x5) and on a 2x2 pool followed by a 3x3 conv. Slides: 'Receptive field'.",
+    "Q3": "For each point, who are its k nearest neighbours if it is not allowed to vote for itself? Count the "
+          "votes per label and settle ties toward the smallest label. For t-SNE, read scikit-learn's TSNE page: "
+          "which initialization keeps the global layout, how many optimization steps it needs, and what perplexity "
+          "means (about how many neighbours each point attends to; it must be smaller than the number of points). "
+          "Slides: 't-SNE of CNN codes'.",
+}
 
 
 def _occlusion_forbidden():
@@ -35,61 +59,117 @@ def _occlusion_forbidden():
     return forbidden
 
 
+def _occlusion_model(channels: int, hidden: int, classes: int, dtype, device, generator) -> nn.Module:
+    """A small classifier with batch norm, handed over in train mode with running statistics
+    that differ from any one image's: an answer that forgets eval mode gets other logits."""
+    model = nn.Sequential(nn.Conv2d(channels, hidden, 3, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * hidden, classes))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(0.5 * torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+        model[1].running_mean.copy_(torch.randn(hidden, generator=generator, dtype=torch.float64))
+        model[1].running_var.copy_(0.5 + torch.rand(hidden, generator=generator, dtype=torch.float64))
+    return model.to(device=device, dtype=dtype).train()
+
+
+def _occlusion_cases(rng: random.Random):
+    """Three families per seed: overlapping windows on one channel (float64); windows that tile
+    the image exactly, three channels (float32); a last window cut by the border on a
+    non-square image (float64). The stride never exceeds the window, so every pixel is covered."""
+    h, w = rng.randint(2, 4), rng.randint(2, 4)
+    overlap = dict(channels=1, size=(rng.randint(7, 11), rng.randint(7, 11)), window=(h, w),
+                   stride=(rng.randint(1, h - 1), rng.randint(1, w - 1)), dtype=torch.float64)
+    h, w = rng.choice([2, 3]), rng.choice([2, 3])
+    tiles = dict(channels=3, size=(h * rng.randint(3, 4), w * rng.randint(3, 4)), window=(h, w), stride=(h, w),
+                 dtype=torch.float32)
+    h, w = rng.randint(3, 4), rng.randint(3, 4)
+    rows, cols = rng.choice([(9, 13), (11, 8), (10, 7)])
+    cut = dict(channels=2, size=(rows, cols), window=(h, w), stride=(h - 1, w), dtype=torch.float64)
+    return [overlap, tiles, cut]
+
+
 def check_occlusion_map(occlusion_map, seed: int = 0):
     """occlusion_map(model, image (C, H, W), target, window (h, w), stride (sh, sw), baseline)
-    -> (C, H, W): each pixel's mean, over the windows covering it, of
-    logit(image) - logit(image occluded), windows at 0, s, 2s, ... (the last may be cut)."""
+    -> (C, H, W), captum's occlusion for one image and the target's logit."""
     device = grading_device()
     rng = random.Random(seed)
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 3))
-    model = model.to(device=device, dtype=torch.float64).eval()
-    cases = [((2, 10, 10), (4, 4), (2, 2), 0.0), ((2, 9, 11), (3, 4), (3, 3), 0.5)]  # the second does not tile
-    window = (rng.randint(2, 4), rng.randint(2, 4))
-    stride = (rng.randint(1, window[0]), rng.randint(1, window[1]))  # no pixel left unoccluded
-    cases.append(((2, rng.randint(6, 12), rng.randint(6, 12)), window, stride, -0.3))
-    for shape, window, stride, baseline in cases:
-        image = random_tensor(generator, *shape, device=device)
-        target = rng.randrange(3)
-        case = f"image {shape}, target {target}, window {window}, stride {stride}, baseline {baseline}"
+    for number, family in enumerate(_occlusion_cases(rng)):
+        dtype = family["dtype"] if device.type != "mps" else torch.float32
+        classes = rng.randint(2, 5)
+        model = _occlusion_model(family["channels"], rng.randint(3, 6), classes, dtype, device, generator)
+        image = random_tensor(generator, family["channels"], *family["size"], device=device, dtype=dtype)
+        target, baseline = rng.randrange(classes), round(rng.uniform(-0.5, 0.5), 2) if number else 0.0
+        window, stride = family["window"], family["stride"]
+        case = (f"image {tuple(image.shape)} {str(dtype).replace('torch.', '')}, target {target}, window {window}, "
+                f"stride {stride}, baseline {baseline}, model in train mode when passed")
         expected = visualize.occlusion_map(model, image, target, window, stride, baseline=baseline)
+        model.train()
         with quiet_and_strict(), forbid(_occlusion_forbidden(), "occlusion_map"):
-            got = call_student(occlusion_map, (model, image.clone(), target, window, stride, baseline), case, "occlusion_map")
+            got = call_student(occlusion_map, (model, image.clone(), target, window, stride, baseline), case,
+                               "occlusion_map")
+        tolerance = dict(atol=1e-4, rtol=1e-3) if dtype == torch.float32 else {}
         expect_close(got, expected, case, "the occlusion map",
-                     "Slide the window from 0 in steps of stride until it passes the last pixel (the last window may be cut), "
-                     "and divide each pixel's sum by the number of windows that covered it.")
+                     "Check which quantity is scored (the drop of the target's logit), which window positions exist "
+                     "(the last one may hang over the border), how a pixel covered by several windows is scored, and "
+                     "that the model runs as at test time. hint('hw4', 'Q1') says more.", **tolerance)
 
 
-def _layers_case(rng):
-    layers = []
-    for _ in range(rng.randint(2, 4)):
-        kernel = rng.randint(1, 5)
+def _layers_case(rng: random.Random):
+    """2-4 layers (kernel, stride, padding) with at least one stride above its kernel
+    (a 1x1 layer with stride 2) and at least one padded layer."""
+    layers = [(rng.choice([3, 5]), rng.randint(1, 2), rng.choice([1, 2]))]
+    for _ in range(rng.randint(0, 2)):
+        kernel = rng.randint(1, 4)
         layers.append((kernel, rng.randint(1, 2), rng.randint(0, kernel // 2)))
+    layers.insert(rng.randrange(len(layers) + 1), (1, 2, 0))
     return layers
 
 
 def check_receptive_box(receptive_box, seed: int = 0):
     """receptive_box(layers [(kernel, stride, padding), ...], position (row, col), input_size (H, W))
     -> ((row_first, row_stop), (col_first, col_stop)): the input pixels a unit of the last
-    layer sees, clipped to the image."""
+    layer sees, clipped to the image, stop exclusive."""
     rng = random.Random(seed)
-    cases = [([(3, 1, 1), (2, 2, 0), (3, 1, 1)], (4, 4), (32, 32)), ([(5, 2, 2), (3, 2, 1)], (0, 0), (20, 20))]
+    cases = []
     while len(cases) < 6:
-        layers, size = _layers_case(rng), (rng.randint(24, 40), rng.randint(24, 40))
+        layers = _layers_case(rng)
+        size = (rng.randint(20, 40), rng.randint(20, 40))
         model = nn.Sequential(*(nn.Conv2d(1, 1, k, s, p) for k, s, p in layers))
         out = model(torch.zeros(1, 1, *size)).shape[2:]
-        cases.append((layers, (rng.randrange(out[0]), rng.randrange(out[1])), size))
+        corner = [(0, 0), (out[0] - 1, out[1] - 1)][len(cases) % 2]  # clipped at the border
+        inside = (rng.randrange(out[0]), rng.randrange(out[1]))
+        cases.append((layers, corner if len(cases) < 2 else inside, size))
     with quiet_and_strict():
         for layers, position, size in cases:
             model = nn.Sequential(*(nn.Conv2d(1, 1, k, s, p) for k, s, p in layers))
             field = receptive_field(model, (1, *size))[str(len(layers) - 1)].field
-            case = f"layers {layers}, unit {position}, input {size}"
+            case = f"layers {layers} as (kernel, stride, padding), unit {position}, input {size}"
             got = call_student(receptive_box, (list(layers), position, size), case, "receptive_box")
             got = tuple(tuple(int(v) for v in pair) for pair in got) if isinstance(got, (tuple, list)) else got
-            expect_equal(got, field.box(position, size), case, "the box",
-                         "Grow the field layer by layer: r += (k - 1) * jump, jump *= stride, start += ((k - 1) / 2 - padding) * jump "
-                         "(with the jump before the layer); the unit's centre is start + index * jump.")
+            expected = field.box(position, size)
+            if got == expected:
+                continue
+            if not (isinstance(got, tuple) and len(got) == 2 and all(len(pair) == 2 for pair in got)):
+                raise CheckFailure(f"case {case}: the box should be ((row_first, row_stop), (col_first, col_stop)), "
+                                   f"got {got!r}")
+            off = [(g[0] - e[0], g[1] - e[1]) for g, e in zip(got, expected)]
+            raise CheckFailure(
+                f"case {case}: your box {got} is off by {off} (first, stop) per dimension. Trace the unit back one "
+                "layer at a time on paper for this case: where does padding put the first input pixel, how far apart "
+                "are neighbouring units in input pixels after each stride, is stop exclusive and clipped to the "
+                "image? hint('hw4', 'Q2') says more.")
+
+
+def _knn_cases(rng: np.random.Generator):
+    """Clusters in 2-6 dimensions: k = 2 on overlapping clusters (many tied votes), k = 1,
+    an odd k; float32 and float64."""
+    odd = int(rng.choice([3, 5, 7]))
+    for k, spread, dtype in ((2, 0.6, torch.float64), (1, 1.5, torch.float32), (odd, 1.5, torch.float64)):
+        n, d, classes = int(rng.integers(40, 80)), int(rng.integers(2, 7)), int(rng.integers(3, 6))
+        centres = rng.normal(size=(classes, d)) * spread
+        labels = rng.integers(0, classes, n)
+        yield centres[labels] + rng.normal(size=(n, d)), labels, k, dtype
 
 
 def check_knn_accuracy(knn_accuracy, seed: int = 0):
@@ -97,16 +177,22 @@ def check_knn_accuracy(knn_accuracy, seed: int = 0):
     (each point voted by its k nearest *other* points; a tied vote goes to the smallest label)."""
     rng = np.random.default_rng(seed)
     with quiet_and_strict():
-        for n, d, classes, k in ((60, 2, 3, 5), (80, 5, 4, 1), (50, 3, 2, 3)):
-            centres = rng.normal(size=(classes, d)) * 2
-            labels = rng.integers(0, classes, n)
-            points = centres[labels] + rng.normal(size=(n, d))
-            case = f"{n} points in {d}-D, {classes} classes, k={k}"
-            got = call_student(knn_accuracy, (torch.tensor(points), torch.tensor(labels), k), case, "knn_accuracy")
-            expected = visualize.knn_accuracy(points, labels, k)
+        for points, labels, k, dtype in _knn_cases(rng):
+            n, d = points.shape
+            case = f"{n} points in {d}-D ({str(dtype).replace('torch.', '')}), {labels.max() + 1} classes, k={k}"
+            got = call_student(knn_accuracy, (torch.tensor(points, dtype=dtype), torch.tensor(labels), k), case,
+                               "knn_accuracy")
+            expected = visualize.knn_accuracy(torch.tensor(points, dtype=dtype).double(), labels, k)
             if not isinstance(got, (float, int, np.floating)) or abs(float(got) - expected) > 1e-9:
-                raise CheckFailure(f"case {case}: the accuracy should be {expected:.4f}, got {got!r}. "
-                                   "Leave each point out: its own distance 0 must not vote for itself.")
+                detail = (f"{float(got):.4f}, {abs(float(got) - expected) * n:.0f} of {n} points classified differently"
+                          if isinstance(got, (float, int, np.floating)) else f"a {type(got).__name__}")
+                raise CheckFailure(f"case {case}: your accuracy is {detail}. Who may vote for a point, and how is a "
+                                   "tied vote settled? hint('hw4', 'Q3') says more.")
+
+
+TSNE_POINTS = (320, 400)
+TRUSTWORTHINESS = 0.9
+KNN_DROP = 0.05     # the map's k-NN accuracy may be at most this much below the pixels'
 
 
 def check_tsne_map(tsne_map, seed: int = 0):
@@ -117,16 +203,22 @@ def check_tsne_map(tsne_map, seed: int = 0):
     from threadpoolctl import threadpool_limits
 
     digits = load_digits()
-    pick = np.random.default_rng(seed).choice(len(digits.target), TSNE_POINTS, replace=False)
-    features, labels = torch.tensor(digits.data[pick]), digits.target[pick]
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(*TSNE_POINTS))
+    pick = rng.choice(len(digits.target), count, replace=False)
+    dtype = (torch.float64, torch.float32)[seed % 2]
+    features, labels = torch.tensor(digits.data[pick], dtype=dtype), digits.target[pick]
+    case = f"{count} digits, 64 pixels each, {str(dtype).replace('torch.', '')}"
     with quiet_and_strict(), threadpool_limits(1):
-        points = call_student(tsne_map, (features.clone(), seed), f"{TSNE_POINTS} digits", "tsne_map")
+        points = call_student(tsne_map, (features.clone(), seed), case, "tsne_map")
     points = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=float)
-    if points.shape != (TSNE_POINTS, 2):
-        raise CheckFailure(f"tsne_map should return one 2-D point per digit, shape ({TSNE_POINTS}, 2); got {points.shape}")
+    if points.shape != (count, 2):
+        raise CheckFailure(f"case {case}: tsne_map should return one 2-D point per digit, shape ({count}, 2); "
+                           f"got {points.shape}")
     trust = visualize.trustworthiness(features, points, n_neighbors=5)
     on_map, on_pixels = visualize.knn_accuracy(points, labels, 5), visualize.knn_accuracy(features, labels, 5)
     if trust < TRUSTWORTHINESS or on_map < on_pixels - KNN_DROP:
-        raise CheckFailure(f"your map has trustworthiness {trust:.3f} (needs {TRUSTWORTHINESS}) and 5-NN accuracy {on_map:.3f} "
-                           f"(the pixels give {on_pixels:.3f}; needs at least {on_pixels - KNN_DROP:.3f}). "
-                           "Use scikit-learn's TSNE with init='pca' and enough iterations (max_iter), and a perplexity below N.")
+        raise CheckFailure(f"case {case}: your map has trustworthiness {trust:.3f} (needs {TRUSTWORTHINESS}) and "
+                           f"5-NN accuracy {on_map:.3f} (the pixels give {on_pixels:.3f}; needs at least "
+                           f"{on_pixels - KNN_DROP:.3f}). Is it t-SNE, run long enough from a layout that keeps the "
+                           "global structure, with a perplexity that suits this many points? hint('hw4', 'Q3').")
