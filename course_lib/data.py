@@ -181,7 +181,7 @@ def read_idx(path: Path) -> np.ndarray:
 @lru_cache(maxsize=1)
 def _mnist_test_arrays(directory: str) -> tuple[np.ndarray, np.ndarray]:
     paths = {key: Path(directory) / name for key, (name, _) in MNIST_TEST_FILES.items()}
-    for key, (name, md5) in MNIST_TEST_FILES.items():
+    for key, (_, md5) in MNIST_TEST_FILES.items():
         if not paths[key].exists():
             raise FileNotFoundError(
                 f"the bundled MNIST file {paths[key]} is missing; reinstall course_lib (pip install -e .)"
@@ -190,7 +190,9 @@ def _mnist_test_arrays(directory: str) -> tuple[np.ndarray, np.ndarray]:
     return read_idx(paths["images"]), read_idx(paths["labels"])
 
 
-def load_mnist(split: str = "test", root=None, download: bool = True, transform: Callable | None = None) -> ImageDataset:
+def load_mnist(
+    split: str = "test", root=None, download: bool = True, transform: Callable | None = None
+) -> ImageDataset:
     """MNIST digits: `(image (1, 28, 28) float32 in [0, 1], label int)`, classes '0'..'9'.
 
     split="test": the bundled 10,000-image test set (MD5-checked, no network).
@@ -210,7 +212,9 @@ def load_mnist(split: str = "test", root=None, download: bool = True, transform:
     return ImageDataset(dataset.data.unsqueeze(1), dataset.targets, DIGIT_CLASSES, transform)
 
 
-def load_cifar10(root=None, train: bool = True, download: bool = True, transform: Callable | None = None) -> ImageDataset:
+def load_cifar10(
+    root=None, train: bool = True, download: bool = True, transform: Callable | None = None
+) -> ImageDataset:
     """CIFAR-10 through torchvision: `(image (3, 32, 32) float32 in [0, 1], label int)`.
 
     Read from `root/cifar-10-batches-py` (default root: `data_dir()`), downloaded there if
@@ -332,7 +336,9 @@ def load_digits(transform: Callable | None = None) -> ImageDataset:
 TEXTURE_CLASSES = ["brick", "grass", "gravel"]
 
 
-def load_textures(patch_size: int = 32, per_class: int | None = None, transform: Callable | None = None) -> ImageDataset:
+def load_textures(
+    patch_size: int = 32, per_class: int | None = None, transform: Callable | None = None
+) -> ImageDataset:
     """Texture patches from scikit-image's 512x512 brick, grass and gravel photos.
 
     Each photo is cut into non-overlapping `patch_size` squares, row by row (512 // 32 = 16
@@ -425,7 +431,9 @@ def to_model_input(photo: torch.Tensor, size: int = 224, resize: int | None = 25
     return (x - mean_t) / std_t
 
 
-def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+def denormalize(
+    x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
     """Undo `to_model_input`'s normalization for display: x * std + mean, clamped to [0, 1]."""
     shape = (-1, 1, 1)
     mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)

@@ -169,7 +169,9 @@ def load_target(target: str, test_per_class: int | None = None) -> TargetData:
     """
     spec = _target(target)
     if test_per_class is not None and not 1 <= test_per_class <= spec.test_per_class:
-        raise ValueError(f"test_per_class must be in 1..{spec.test_per_class} for target {target!r}, got {test_per_class}")
+        raise ValueError(
+            f"test_per_class must be in 1..{spec.test_per_class} for target {target!r}, got {test_per_class}"
+        )
     dataset = spec.load()
     pool_idx, test_idx = holdout_indices(dataset.targets, spec.test_per_class)
     if test_per_class is not None:
@@ -593,8 +595,10 @@ def to_markdown(table: TransferTable) -> str:
     Columns: method, labels per class, training images, test accuracy mean, std (ddof=1)
     and [min, max] over seeds, trainable parameters, mean seconds per run.
     """
-    lines = ["| method | labels / class | train images | accuracy mean | std | min - max | trainable params | s / run |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | labels / class | train images | accuracy mean | std | min - max | trainable params | s / run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in table.rows:
         lines.append(
             f"| {row.method} | {labels_text(row.labels_per_class)} | {row.train_size} | {row.accuracy_mean:.3f} | "

@@ -56,7 +56,9 @@ def make_optimizer(name: str, parameters: Iterable, lr: float | None = None, wei
     rmsprop: RMSprop(lr=1e-3). `lr` overrides the default; `weight_decay` is L2 (coupled).
     """
     if name not in DEFAULT_LR:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)} or pass a torch.optim.Optimizer")
+        raise ValueError(
+            f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)} or pass a torch.optim.Optimizer"
+        )
     lr = DEFAULT_LR[name] if lr is None else lr
     if name == "sgd":
         return torch.optim.SGD(parameters, lr=lr, weight_decay=weight_decay)

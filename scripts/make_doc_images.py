@@ -145,7 +145,8 @@ def draw(out: Path) -> list[Path]:
     dead = vis.dead_channels(digits, images, "4")
     print(f"digits_conv2_dead_fraction: {dead.fraction:.3f}")
     save(vis.plot_filters(vis.filters(photo), title="first-layer filters (cat vs coffee CNN)"), "filters_rgb")
-    save(vis.plot_filters(vis.filters(digits, "3"), max_filters=8, title="conv2 filters per input channel"), "filters_conv2")
+    conv2_filters = vis.plot_filters(vis.filters(digits, "3"), max_filters=8, title="conv2 filters per input channel")
+    save(conv2_filters, "filters_conv2")
 
     # embeddings
     features, _ = vis.embed(digits, images)
@@ -176,7 +177,8 @@ def draw(out: Path) -> list[Path]:
     save(vis.plot_synthesis(*result, title="an input that maximizes the logit of 3"), "synthesis")
     channel = int(vis.activations(digits, images, "4")["4"].mean(dim=(0, 2, 3)).argmax())
     patches = vis.top_activating_patches(digits, images, "4", channel, k=10)
-    save(vis.plot_top_patches(images, patches, title=f"digit patches that excite conv2 channel {channel}"), "top_patches")
+    top = vis.plot_top_patches(images, patches, title=f"digit patches that excite conv2 channel {channel}")
+    save(top, "top_patches")
     return written
 
 

@@ -63,7 +63,8 @@ def cpu_name() -> str:
 
 def machine_text(threads: int) -> str:
     return (f"{os.cpu_count()}-core {platform.machine()} CPU ({cpu_name()}), {platform.system()}, "
-            f"torch {torch.__version__} on {get_device()}, {threads} torch thread(s), Python {platform.python_version()}")
+            f"torch {torch.__version__} on {get_device()}, {threads} torch thread(s), "
+            f"Python {platform.python_version()}")
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,7 +7,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib.arithmetic import (
-    conv_output_size, conv_params, linear_params, receptive_field, summarize,
+    conv_output_size,
+    conv_params,
+    linear_params,
+    receptive_field,
+    summarize,
 )
 
 # torchvision's model cards: "GFLOPS" is really GMACs at 224x224.

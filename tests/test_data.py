@@ -322,7 +322,7 @@ def test_assets_ship_with_the_installed_package():
     import importlib.resources
 
     root = importlib.resources.files("course_lib") / "assets"
-    for name, md5 in data.MNIST_TEST_FILES.values():
+    for name, _md5 in data.MNIST_TEST_FILES.values():
         assert (root / "mnist" / name).is_file()
     assert (root / "mnist" / "README.md").is_file()
     assert (root / "backbone" / "manifest.json").is_file()

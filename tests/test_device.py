@@ -48,14 +48,22 @@ def test_seed_everything_repeats_every_generator():
     assert draw() == draw()
 
 
+def _numerics_flags() -> tuple[bool, bool, bool]:
+    return (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.are_deterministic_algorithms_enabled(),
+    )
+
+
 def test_strict_numerics_sets_and_restores():
-    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.are_deterministic_algorithms_enabled())
+    before = _numerics_flags()
     with strict_numerics():
         assert not torch.backends.cuda.matmul.allow_tf32
         assert not torch.backends.cudnn.allow_tf32
         assert torch.backends.cudnn.deterministic
         assert torch.are_deterministic_algorithms_enabled()
-    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.are_deterministic_algorithms_enabled()) == before
+    assert _numerics_flags() == before
 
 
 def test_module_device_reads_parameters_then_buffers_then_says_cpu():

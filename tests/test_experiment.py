@@ -268,8 +268,11 @@ def test_slide_cells_are_the_slides_own_and_na_stays_na():
     assert len(lines) == 6 and lines[0].count("|") == 4
     assert lines[2].startswith("| very little data (5 labels / class): measured |")
     assert "**LoRA adapters on every conv + new head** (5,097 trainable)" in lines[2]
-    assert lines[3] == "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |"
-    assert lines[4].startswith("| quite a lot of data (all labels): measured |") and "**train from scratch**" in lines[4]
+    assert lines[3] == (
+        "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |"
+    )
+    assert lines[4].startswith("| quite a lot of data (all labels): measured |")
+    assert "**train from scratch**" in lines[4]
 
 
 @pytest.mark.parametrize("change,message", [
@@ -323,5 +326,8 @@ def test_docs_transfer_md_is_what_the_script_renders_from_its_results(tmp_path):
     assert _transfer_script().main(["--render", "--out", str(tmp_path)]) == 0
     rendered = (tmp_path / "transfer.md").read_text()
     assert rendered == (docs / "transfer.md").read_text()
-    assert "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |" in rendered
+    slides_row = (
+        "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |"
+    )
+    assert slides_row in rendered
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["transfer_different.png", "transfer_similar.png"]

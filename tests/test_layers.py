@@ -6,9 +6,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.layers import (
-    batchnorm_backward, batchnorm_forward, col2im, conv2d_backward, conv2d_forward,
-    dropout_backward, dropout_forward, im2col, maxpool2d_backward, maxpool2d_forward,
-    numerical_gradient, rel_error,
+    batchnorm_backward,
+    batchnorm_forward,
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    dropout_backward,
+    dropout_forward,
+    im2col,
+    maxpool2d_backward,
+    maxpool2d_forward,
+    numerical_gradient,
+    rel_error,
 )
 
 CONV_CASES = [  # x shape, w shape, stride, padding
@@ -46,7 +55,9 @@ def test_im2col_and_col2im_match_unfold_and_fold(x_shape, w_shape, stride, paddi
 
 @pytest.mark.parametrize("x_shape,w_shape,stride,padding", CONV_CASES)
 def test_conv_forward_matches_f_conv2d(x_shape, w_shape, stride, padding, device):
-    x, w, b = _double(*x_shape, device=device), _double(*w_shape, device=device, seed=1), _double(w_shape[0], device=device, seed=2)
+    x = _double(*x_shape, device=device)
+    w = _double(*w_shape, device=device, seed=1)
+    b = _double(w_shape[0], device=device, seed=2)
     out, _ = conv2d_forward(x, w, b, stride, padding)
     torch.testing.assert_close(out, F.conv2d(x, w, b, stride=stride, padding=padding))
 
@@ -143,7 +154,10 @@ def test_batchnorm_backward_matches_autograd_and_centred_differences(mode, shape
     x = _double(*shape, device=device).requires_grad_()
     gamma = _double(features, device=device, seed=1).requires_grad_()
     beta = _double(features, device=device, seed=2).requires_grad_()
-    running = {"running_mean": _double(features, device=device, seed=5), "running_var": _double(features, device=device, seed=6).abs() + 0.5}
+    running = {
+        "running_mean": _double(features, device=device, seed=5),
+        "running_var": _double(features, device=device, seed=6).abs() + 0.5,
+    }
     param = lambda: {"mode": mode, **{k: v.clone() for k, v in running.items()}}  # noqa: E731
     reference = F.batch_norm(x, param()["running_mean"], param()["running_var"], gamma, beta,
                              training=(mode == "train"), momentum=0.1, eps=1e-5)
@@ -154,7 +168,9 @@ def test_batchnorm_backward_matches_autograd_and_centred_differences(mode, shape
     for ours, theirs in ((dx, x.grad), (dgamma, gamma.grad), (dbeta, beta.grad)):
         torch.testing.assert_close(ours, theirs)
     if device.type == "cpu":
-        numeric = numerical_gradient(lambda t: batchnorm_forward(t, gamma.detach(), beta.detach(), param())[0], x.detach().clone(), dout)
+        numeric = numerical_gradient(
+            lambda t: batchnorm_forward(t, gamma.detach(), beta.detach(), param())[0], x.detach().clone(), dout
+        )
         assert rel_error(dx, numeric) < 1e-6
 
 
@@ -209,14 +225,17 @@ def test_dropout_backward_matches_centred_differences(mode, train):
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda: conv2d_forward(torch.zeros(3, 5, 5), torch.zeros(2, 3, 3, 3)), r"expected x of shape \(N, C, H, W\), got \(3, 5, 5\)"),
+    (lambda: conv2d_forward(torch.zeros(3, 5, 5), torch.zeros(2, 3, 3, 3)),
+     r"expected x of shape \(N, C, H, W\), got \(3, 5, 5\)"),
     (lambda: conv2d_forward(torch.zeros(1, 3, 5, 5), torch.zeros(2, 4, 3, 3)), "x has 3 channels but w expects 4"),
-    (lambda: conv2d_forward(torch.zeros(1, 3, 5, 5), torch.zeros(2, 3, 3, 3), torch.zeros(3)), r"expected b of shape \(2,\)"),
+    (lambda: conv2d_forward(torch.zeros(1, 3, 5, 5), torch.zeros(2, 3, 3, 3), torch.zeros(3)),
+     r"expected b of shape \(2,\)"),
     (lambda: conv2d_forward(torch.zeros(1, 3, 2, 2), torch.zeros(2, 3, 3, 3)), "does not fit"),
     (lambda: maxpool2d_forward(torch.zeros(4, 4), 2), r"\(N, C, H, W\)"),
     (lambda: batchnorm_forward(torch.zeros(2, 3, 4), torch.ones(3), torch.zeros(3), {}), r"\(N, D\) or \(N, C, H, W\)"),
     (lambda: batchnorm_forward(torch.zeros(2, 3), torch.ones(4), torch.zeros(3), {}), r"gamma of shape \(3,\)"),
-    (lambda: batchnorm_forward(torch.zeros(2, 3), torch.ones(3), torch.zeros(3), {"mode": "test"}), "'train' or 'eval'"),
+    (lambda: batchnorm_forward(torch.zeros(2, 3), torch.ones(3), torch.zeros(3), {"mode": "test"}),
+     "'train' or 'eval'"),
     (lambda: dropout_forward(torch.zeros(3), 1.0), r"\[0, 1\)"),
     (lambda: dropout_forward(torch.zeros(3), -0.1), r"\[0, 1\)"),
     (lambda: dropout_forward(torch.zeros(3), 0.5, mode="gaussian"), "inverted"),

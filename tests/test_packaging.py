@@ -69,7 +69,9 @@ def test_course_summary_of_a_torchvision_model(capsys):
 
 
 def test_console_script_is_installed():
-    result = subprocess.run([sys.executable, "-m", "course_lib.cli", "example"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "course_lib.cli", "example"], capture_output=True, text=True, check=True
+    )
     assert "455" in result.stdout
 
 

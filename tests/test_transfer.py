@@ -473,7 +473,9 @@ def test_linear_probe_matches_scikit_learn():
     features = centres[labels] + torch.randn(90, 4, generator=generator) * torch.tensor([1, 10, 100, 1])
     result = linear_probe(features[:60], labels[:60], features[60:], labels[60:], C=0.5)
     scaler = StandardScaler().fit(features[:60].numpy())
-    reference = LogisticRegression(C=0.5, max_iter=2000).fit(scaler.transform(features[:60].numpy()), labels[:60].numpy())
+    reference = LogisticRegression(C=0.5, max_iter=2000).fit(
+        scaler.transform(features[:60].numpy()), labels[:60].numpy()
+    )
     np.testing.assert_allclose(
         result.classifier.predict_proba(features[60:].numpy()),
         reference.predict_proba(scaler.transform(features[60:].numpy())),

@@ -69,7 +69,9 @@ def test_several_units_per_image_and_k_beyond_the_units():
 
 
 LINEAR_MODELS = {
-    "strided": lambda: nn.Sequential(nn.Conv2d(1, 2, 5, stride=2, padding=2), nn.AvgPool2d(3, stride=2), nn.Conv2d(2, 2, 3)),
+    "strided": lambda: nn.Sequential(
+        nn.Conv2d(1, 2, 5, stride=2, padding=2), nn.AvgPool2d(3, stride=2), nn.Conv2d(2, 2, 3)
+    ),
     "dilated": lambda: nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2, padding=1), nn.Conv2d(2, 2, 4, stride=3)),
     "plain": lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3, padding=1), nn.AvgPool2d(2)),
 }

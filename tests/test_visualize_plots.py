@@ -13,8 +13,15 @@ from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox
 
 from course_lib.visualize import (
-    Patch, plot_embedding, plot_feature_maps, plot_filters, plot_occlusion,
-    plot_occlusion_probability, plot_synthesis, plot_top_patches, to_display,
+    Patch,
+    plot_embedding,
+    plot_feature_maps,
+    plot_filters,
+    plot_occlusion,
+    plot_occlusion_probability,
+    plot_synthesis,
+    plot_top_patches,
+    to_display,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -88,7 +88,9 @@ def test_pre_relu_objective_is_the_relu_input():
 
 def test_regularizers_run_and_repeat_with_the_seed():
     model = he_cnn()
-    settings = dict(steps=30, image_size=(1, 20, 20), jitter=2, blur_every=3, blur_sigma=0.7, tv_weight=0.1, l2_weight=0.01)
+    settings = dict(
+        steps=30, image_size=(1, 20, 20), jitter=2, blur_every=3, blur_sigma=0.7, tv_weight=0.1, l2_weight=0.01
+    )
     first = maximize_activation(model, "5", 12, seed=4, **settings)
     again = maximize_activation(model, "5", 12, seed=4, **settings)
     other = maximize_activation(model, "5", 12, seed=5, **settings)

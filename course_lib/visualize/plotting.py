@@ -68,7 +68,9 @@ def _image_axes_off(ax):
 # ---------------------------------------------------------------------------------------
 
 
-def plot_feature_maps(maps, *, max_maps: int = 32, ncols: int = 8, cmap: str = "viridis", title: str | None = None) -> Figure:
+def plot_feature_maps(
+    maps, *, max_maps: int = 32, ncols: int = 8, cmap: str = "viridis", title: str | None = None
+) -> Figure:
     """One image's feature maps, one panel per channel (each scaled on its own).
 
     maps: (C, H, W) or (1, C, H, W), e.g. `activations(model, x[:1], name)[name]`.
@@ -78,7 +80,9 @@ def plot_feature_maps(maps, *, max_maps: int = 32, ncols: int = 8, cmap: str = "
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3:
-        raise ValueError(f"expected one image's maps (C, H, W) or (1, C, H, W), got {array.shape}; pick one image, e.g. maps[0]")
+        raise ValueError(
+            f"expected one image's maps (C, H, W) or (1, C, H, W), got {array.shape}; pick one image, e.g. maps[0]"
+        )
     count = min(len(array), max_maps)
     fig, axes = _grid(count, min(ncols, count), extra_height=0.4 if title else 0.0)
     for channel, ax in zip(range(count), axes):
