@@ -15,7 +15,8 @@ from course_lib.autograde.executors import dask_cluster as dask_executor
 from course_lib.autograde.course import CourseError, db_url, generate
 from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade, summary_table
-from course_lib.autograde.sandbox import Limits, bwrap_path
+from course_lib.autograde.protocol import Limits
+from course_lib.autograde.sandbox import bwrap_path
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,8 @@ from hostile import CONFINED, EXAMPLES, HW, ROOT, hostile_submissions, write_sub
 from course_lib.autograde.course import db_url, generate
 from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade, summary_table
-from course_lib.autograde.sandbox import Limits, bwrap_path
+from course_lib.autograde.protocol import Limits
+from course_lib.autograde.sandbox import bwrap_path
 
 pytestmark = pytest.mark.slow
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import ast
 import builtins
-import json
 import linecache
 import os
 import signal
-import struct
 import sys
 import traceback
 import types
+
+from course_lib.autograde.protocol import Cell, CellOutput, CellStart, Done, send_frame
 
 # Modules whose dicts are restored before each test cell (exact names or prefixes + ".").
 PROTECTED = ("course_lib", "torch", "numpy", "math", "random", "builtins", "sys", "os", "posix", "signal",
@@ -159,14 +159,6 @@ def _error_output(error: BaseException, filename_prefix: str) -> dict:
             "traceback": [line.rstrip("\n") for line in lines]}
 
 
-def _send(fd: int, record: dict) -> None:
-    data = json.dumps(record).encode()
-    payload = struct.pack("!I", len(data)) + data
-    while payload:
-        written = os.write(fd, payload)
-        payload = payload[written:]
-
-
 def _on_alarm(signum, frame):
     raise CellTimeout("this cell ran longer than the grader's time limit and was interrupted")
 
@@ -198,11 +190,11 @@ def reap_exited_children() -> None:
             return
 
 
-def run_cells(cells: list, fd: int, pristine: Pristine, skip: dict, cell_timeout: float, output_cap: int,
-              own_uid: bool = False) -> None:
-    """Execute `cells` ({"index", "source", "kind"}) in one namespace and send, for each, a
-    "start" and a "done" record with its outputs. Cells in `skip` are not run (an earlier
-    run of this submission died in them) and get an error output with the reason."""
+def run_cells(cells: list[Cell], fd: int, pristine: Pristine, skip: dict[int, str], cell_timeout: float,
+              output_cap: int, own_uid: bool = False) -> None:
+    """Execute `cells` in one namespace and send, for each, a `CellStart` and a `CellOutput`
+    with its outputs, then `Done`. Cells in `skip` are not run (an earlier run of this
+    submission died in them) and get an error output with the reason."""
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     instructor = {}
     budget = [output_cap]
@@ -210,13 +202,13 @@ def run_cells(cells: list, fd: int, pristine: Pristine, skip: dict, cell_timeout
     me = os.getpid()
     count = 0
     for cell in cells:
-        index, kind = cell["index"], cell["kind"]
+        index, kind, source = cell.index, cell.kind, cell.source
         count += 1
-        _send(fd, {"event": "start", "index": index})
-        if str(index) in skip:
-            _send(fd, {"event": "done", "index": index, "count": count, "outputs": [
-                {"output_type": "error", "ename": "GraderStopped", "evalue": skip[str(index)],
-                 "traceback": [f"GraderStopped: {skip[str(index)]}"]}]})
+        send_frame(fd, CellStart(index))
+        if index in skip:
+            send_frame(fd, CellOutput(index, count, [
+                {"output_type": "error", "ename": "GraderStopped", "evalue": skip[index],
+                 "traceback": [f"GraderStopped: {skip[index]}"]}]))
             continue
         if kind == "test":
             pristine.restore()
@@ -225,11 +217,11 @@ def run_cells(cells: list, fd: int, pristine: Pristine, skip: dict, cell_timeout
         sys.stdout, sys.stderr = _Capture("stdout", outputs), _Capture("stderr", outputs)
         os._exit = real_exit if kind == "test" else _raise_exit
         filename = f"<cell-{index}>"
-        linecache.cache[filename] = (len(cell["source"]), None, cell["source"].splitlines(True), filename)
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         signal.signal(signal.SIGALRM, _on_alarm)
         signal.setitimer(signal.ITIMER_REAL, cell_timeout)
         try:
-            _run_source(cell["source"], filename, namespace, outputs)
+            _run_source(source, filename, namespace, outputs)
         except BaseException as error:  # noqa: BLE001 - every failure of student code is an output
             signal.setitimer(signal.ITIMER_REAL, 0)
             outputs.outputs.append(_error_output(error, "<cell-"))
@@ -242,8 +234,8 @@ def run_cells(cells: list, fd: int, pristine: Pristine, skip: dict, cell_timeout
         _clean_up_processes(own_uid)
         if kind in ("locked", "test"):
             instructor.update({k: v for k, v in namespace.items() if _is_instructor_binding(v)})
-        _send(fd, {"event": "done", "index": index, "count": count, "outputs": outputs.finish()})
-    _send(fd, {"event": "end"})
+        send_frame(fd, CellOutput(index, count, outputs.finish()))
+    send_frame(fd, Done())
 
 
 def _is_instructor_binding(value) -> bool:

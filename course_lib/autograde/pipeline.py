@@ -32,7 +32,7 @@ from traitlets.config import Config
 from course_lib.autograde import gradebook
 from course_lib.autograde.course import CourseError, assignment_ids, db_url, generate
 from course_lib.autograde.executors.base import Executor
-from course_lib.autograde.sandbox import Limits
+from course_lib.autograde.protocol import Limits
 from course_lib.autograde.sanitize import Sanitized, load_config, sanitize
 from course_lib.autograde.submission import Outcome, Prepared, Ran, Task
 
@@ -158,7 +158,7 @@ def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, execut
     `executor` is "sandbox" (warm sandboxed workers, the default, `jobs` of them), "dask"
     (the same workers on the Dask cluster whose scheduler is at `scheduler`; the cluster's
     threads replace `jobs`) or "nbgrader" (stock autograde per submission, `jobs` at a
-    time); `limits` is a `sandbox.Limits` (cell_timeout defaults to the config's
+    time); `limits` is a `protocol.Limits` (cell_timeout defaults to the config's
     Execute.timeout); `bar` shows a tqdm progress bar (default: when stderr is a terminal
     and COURSE_QUIET is unset).
     """

@@ -17,7 +17,6 @@ other students' folders (but can read what is world-readable).
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import stat
@@ -25,25 +24,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import course_lib
+from course_lib.autograde.protocol import Job, Limits, ProtocolError, Ready, Result, decode, write_line
 
 UID_BASE, UID_COUNT = 61000, 4000  # children run as one of these uids (no login, no files of their own)
-
-
-@dataclass
-class Limits:
-    """Per-submission limits. Times in seconds, sizes in MiB (output_cap in characters)."""
-
-    cell_timeout: float = 120.0
-    wall_timeout: float = 900.0
-    memory_mb: int = 4096
-    nproc: int = 64
-    fsize_mb: int = 64
-    output_cap: int = 1_000_000
-    threads: int = 0  # torch/OpenMP threads per submission; 0: the CPUs over the workers, at least 2
 
 
 def bwrap_path() -> str | None:
@@ -168,7 +155,7 @@ class WorkerError(RuntimeError):
 
 
 class Worker:
-    """One warm worker process for one slot; `run(job)` is called from one thread at a time."""
+    """One warm worker process for one slot; `run(...)` is called from one thread at a time."""
 
     def __init__(self, slot: int, scratch: Path, limits: Limits):
         self.slot, self.limits = slot, limits
@@ -179,7 +166,7 @@ class Worker:
         os.chmod(self.scratch, 0o711)
         self.log_path = Path(scratch) / f"worker{slot}.log"
         self.process = None
-        self.info = {}
+        self.info: Ready | None = None
         self.jobs = 0
         self.closed = False
 
@@ -190,9 +177,12 @@ class Worker:
                                         cwd=self.scratch)
         log.close()
         line = self.process.stdout.readline()
-        if not line:
+        try:
+            self.info = decode(line)
+        except ProtocolError:
+            self.info = None
+        if not isinstance(self.info, Ready):
             raise WorkerError(f"the grading worker did not start; see {self.log_path}:\n{self._log_tail()}")
-        self.info = json.loads(line)
 
     def _log_tail(self) -> str:
         try:
@@ -208,25 +198,20 @@ class Worker:
         folder.mkdir(mode=0o700)
         return folder
 
-    def run(self, job: dict) -> dict:
+    def run(self, job_id: str, cells: list, workdir: Path) -> Result:
+        """Run one notebook's `cells` in `workdir` (made by `workdir()`, the submission's files in it)."""
         if self.closed:
             raise WorkerError("the grading worker was closed (the grading run ended)")
         if self.process is None or self.process.poll() is not None:
             self.start()
-        folder = Path(job["workdir"])
         if self.uid is not None:
-            for path in (folder, *folder.rglob("*")):
+            for path in (workdir, *workdir.rglob("*")):
                 os.chown(path, self.uid, self.uid, follow_symlinks=False)
-        job = {**job, "uid": self.uid, **vars(self.limits)}
-        if self.uid is None:  # RLIMIT_NPROC would count every process of the invoking user
-            job["nproc"] = 0
-        else:  # threads count as processes: leave room for torch's thread pools
-            job["nproc"] = self.limits.nproc + 2 * (self.limits.threads or 1)
+        job = Job(job_id, cells, str(workdir), replace(self.limits, nproc=self._nproc()), self.uid)
         timer = threading.Timer(self.limits.wall_timeout * 2 + 60, self.kill)
         timer.start()
         try:
-            self.process.stdin.write(json.dumps(job) + "\n")
-            self.process.stdin.flush()
+            write_line(self.process.stdin, job)
             line = self.process.stdout.readline()
         except (OSError, ValueError):  # a broken pipe, or the worker killed and its pipes closed
             line = ""
@@ -236,7 +221,15 @@ class Worker:
         if not line:
             self.kill()
             raise WorkerError(f"the grading worker stopped while grading; worker log:\n{self._log_tail()}")
-        return json.loads(line)
+        result = decode(line)
+        if not isinstance(result, Result):
+            raise WorkerError(f"the grading worker answered {type(result).__name__}, not a Result")
+        return result
+
+    def _nproc(self) -> int:
+        if self.uid is None:  # RLIMIT_NPROC would count every process of the invoking user
+            return 0
+        return self.limits.nproc + 2 * (self.limits.threads or 1)  # threads count: room for torch's pools
 
     def kill(self) -> None:
         """Stop the worker now; a job it was running ends with a WorkerError."""

@@ -1,8 +1,8 @@
 """The warm grading worker: `python -m course_lib.autograde.worker`.
 
 It imports torch, numpy, matplotlib and course_lib once, snapshots the state the checks
-rely on (`execute.Pristine`), then reads jobs (one JSON line each) on stdin and answers
-each with one JSON line on its original stdout. For every job it forks a fresh child that
+rely on (`execute.Pristine`), says `Ready`, then reads `Job`s (one JSON line each) on
+stdin and answers each with one `Result` line on its original stdout (`protocol.py`). For every job it forks a fresh child that
 drops to the job's unprivileged uid, enters the job's working copy, sets resource limits
 and runs the notebook's cells (`execute.run_cells`). The worker watches the child: a cell
 that outlives its limit, or a submission that outlives its wall-clock budget, is killed.
@@ -17,15 +17,16 @@ it is installed.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import resource
 import select
 import signal
-import struct
 import sys
 import time
 import traceback
+
+from course_lib.autograde.protocol import (CellOutput, CellStart, Crash, Done, FrameReader, FrameTooLarge, Job,
+                                           ProtocolError, Ready, Result, decode, send_frame, write_line)
 
 _EXIT = os._exit  # the real one, whatever student code does to os._exit later
 GRACE = 5.0       # seconds past a cell's own limit before its process is killed
@@ -80,11 +81,11 @@ def _kill_uid(uid: int | None) -> None:
         _reap_all()
 
 
-def _child(job: dict, fd: int, pristine, skip: dict) -> None:
+def _child(job: Job, fd: int, pristine, skip: dict[int, str]) -> None:
     os.setpgid(0, 0)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
-    workdir, uid = job["workdir"], job.get("uid")
+    workdir, uid = job.workdir, job.uid
     if uid is not None and os.getuid() == 0:
         os.setgroups([])
         os.setgid(uid)
@@ -100,7 +101,7 @@ def _child(job: dict, fd: int, pristine, skip: dict) -> None:
     os.closerange(fd + 1, 4096)  # the worker's protocol pipes are out of reach
     _limits(job)
     from course_lib.autograde import execute
-    execute.run_cells(job["cells"], fd, pristine, skip, job["cell_timeout"], job["output_cap"],
+    execute.run_cells(job.cells, fd, pristine, skip, job.limits.cell_timeout, job.limits.output_cap,
                       own_uid=uid is not None and os.getuid() == uid != 0)
 
 
@@ -112,17 +113,17 @@ def _vm_bytes() -> int:
     return 0
 
 
-def _limits(job: dict) -> None:
+def _limits(job: Job) -> None:
     mb = 1024 * 1024
-    cpu = int(job["wall_timeout"]) + 1
+    cpu = int(job.limits.wall_timeout) + 1
     limits = {
         resource.RLIMIT_CORE: 0,
         resource.RLIMIT_CPU: cpu,
-        resource.RLIMIT_AS: _vm_bytes() + job["memory_mb"] * mb,
-        resource.RLIMIT_FSIZE: job["fsize_mb"] * mb,
+        resource.RLIMIT_AS: _vm_bytes() + job.limits.memory_mb * mb,
+        resource.RLIMIT_FSIZE: job.limits.fsize_mb * mb,
     }
-    if job.get("nproc"):
-        limits[resource.RLIMIT_NPROC] = job["nproc"]
+    if job.limits.nproc:
+        limits[resource.RLIMIT_NPROC] = job.limits.nproc
     for which, value in limits.items():
         soft, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY:
@@ -140,7 +141,7 @@ def _describe(status: int) -> str:
     return f"the grading process exited in this cell (status {os.WEXITSTATUS(status)})"
 
 
-def _attempt(job: dict, pristine, skip: dict, deadline: float) -> tuple[dict, int | None, str | None]:
+def _attempt(job: Job, pristine, skip: dict[int, str], deadline: float) -> tuple[dict, int | None, str | None]:
     """One run of the notebook. Returns ({index: outputs}, index of the cell it died in, why)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -152,21 +153,20 @@ def _attempt(job: dict, pristine, skip: dict, deadline: float) -> tuple[dict, in
         except BaseException:
             code = 70
             try:
-                from course_lib.autograde.execute import _send
-                _send(write_end, {"event": "crash", "text": traceback.format_exc()[-4000:]})
+                send_frame(write_end, Crash(traceback.format_exc()[-4000:]))
             except BaseException:
                 pass
         _EXIT(code)
     os.close(write_end)
     done, current, started, ended, why = {}, None, time.monotonic(), False, None
-    buffer = b""
-    frame_cap = 4 * job["output_cap"] + (1 << 20)
+    reader = FrameReader(cap=4 * job.limits.output_cap + (1 << 20))
+    cell_timeout = job.limits.cell_timeout
     while True:
         now = time.monotonic()
-        limit = deadline if current is None else min(deadline, started + job["cell_timeout"] + GRACE)
+        limit = deadline if current is None else min(deadline, started + cell_timeout + GRACE)
         if now >= limit:
             why = ("the submission ran out of its wall-clock time" if limit == deadline
-                   else f"this cell ran longer than {job['cell_timeout']:g} s and ignored the interrupt")
+                   else f"this cell ran longer than {cell_timeout:g} s and ignored the interrupt")
             break
         ready, _, _ = select.select([read_end], [], [], min(limit - now, 1.0))
         if not ready:
@@ -174,25 +174,21 @@ def _attempt(job: dict, pristine, skip: dict, deadline: float) -> tuple[dict, in
         data = os.read(read_end, 1 << 20)
         if not data:
             break
-        buffer += data
-        while len(buffer) >= 4:
-            (size,) = struct.unpack("!I", buffer[:4])
-            if size > frame_cap:
-                why = "the grading process wrote something the grader could not read"
-                break
-            if len(buffer) < 4 + size:
-                break
-            record, buffer = json.loads(buffer[4:4 + size]), buffer[4 + size:]
-            if record["event"] == "start":
-                current, started = record["index"], time.monotonic()
-            elif record["event"] == "done" and record["index"] == current:
-                done[current], current = record["outputs"], None
-            elif record["event"] == "end":
+        try:
+            events = reader.feed(data)
+        except (FrameTooLarge, ProtocolError):
+            why = "the grading process wrote something the grader could not read"
+            break
+        for event in events:
+            if isinstance(event, CellStart):
+                current, started = event.index, time.monotonic()
+            elif isinstance(event, CellOutput) and event.index == current:
+                done[current], current = event.outputs, None
+            elif isinstance(event, Done):
                 ended = True
-            elif record["event"] == "crash":
-                print("worker: the grading child failed outside student code:", record["text"], file=sys.stderr)
+            elif isinstance(event, Crash):
+                print("worker: the grading child failed outside student code:", event.text, file=sys.stderr)
                 why = "the grader's child process failed to set up (see the worker log)"
-
         if why or ended:
             break
     os.close(read_end)
@@ -201,16 +197,16 @@ def _attempt(job: dict, pristine, skip: dict, deadline: float) -> tuple[dict, in
     except (ProcessLookupError, PermissionError):
         pass
     _, status = os.waitpid(pid, 0)
-    _kill_uid(job.get("uid"))
+    _kill_uid(job.uid)
     _reap_all()
     if ended:
         return done, None, None
     return done, current, why or _describe(status)
 
 
-def run_job(job: dict, pristine) -> dict:
+def run_job(job: Job, pristine) -> Result:
     start = time.monotonic()
-    deadline = start + job["wall_timeout"]
+    deadline = start + job.limits.wall_timeout
     skip, notes, done = {}, [], {}
     for attempt in range(MAX_ATTEMPTS):
         done, died_in, why = _attempt(job, pristine, skip, deadline)
@@ -219,10 +215,9 @@ def run_job(job: dict, pristine) -> dict:
         if died_in is None or time.monotonic() >= deadline or attempt == MAX_ATTEMPTS - 1:
             notes.append(f"stopped: {why}")
             break
-        skip[str(died_in)] = why
+        skip[died_in] = why
         notes.append(f"cell {died_in}: {why}; graded again without it")
-    return {"id": job["id"], "outputs": {str(k): v for k, v in done.items()}, "skipped": skip, "notes": notes,
-            "seconds": time.monotonic() - start, "attempts": attempt + 1}
+    return Result(job.id, done, skip, notes, time.monotonic() - start, attempt + 1)
 
 
 def main() -> None:
@@ -233,16 +228,16 @@ def main() -> None:
     from course_lib.autograde.execute import Pristine
     pristine = Pristine()
     sandbox = os.environ.get("COURSE_SANDBOX", "unknown")
-    protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "warm_seconds": seconds, "sandbox": sandbox}) + "\n")
+    write_line(protocol, Ready(os.getpid(), seconds, sandbox))
     for line in sys.stdin:
         if not line.strip():
             continue
-        job = json.loads(line)
+        job = decode(line)
         try:
             result = run_job(job, pristine)
         except Exception:
-            result = {"id": job.get("id"), "error": traceback.format_exc()}
-        protocol.write(json.dumps(result) + "\n")
+            result = Result(job.id, error=traceback.format_exc())
+        write_line(protocol, result)
 
 
 if __name__ == "__main__":

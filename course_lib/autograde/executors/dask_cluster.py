@@ -31,7 +31,8 @@ import course_lib
 from course_lib.autograde.course import CourseError
 from course_lib.autograde.executors.base import windowed
 from course_lib.autograde.executors.warm import job_for, ran_from, run_job, scratch_folder, threads_per_submission
-from course_lib.autograde.sandbox import Limits, Worker
+from course_lib.autograde.protocol import Limits, Result, SubmissionJob
+from course_lib.autograde.sandbox import Worker
 from course_lib.autograde.sandbox import describe as sandbox_mode
 from course_lib.autograde.submission import Prepared, Ran
 
@@ -98,7 +99,7 @@ class GradingPlugin(WorkerPlugin):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_on_dask_worker(job: dict, plugin_name: str) -> tuple[dict, float]:
+def run_on_dask_worker(job: SubmissionJob, plugin_name: str) -> tuple[dict[str, Result], float]:
     """The Dask task: one submission on one of this Dask worker's warm sandboxed workers."""
     plugin = get_worker().plugins[plugin_name]
     worker = plugin.acquire()

@@ -18,7 +18,8 @@ from typing import Iterator
 
 from course_lib.autograde.executors.base import windowed
 from course_lib.autograde.executors.warm import job_for, ran_from, run_job, scratch_folder, threads_per_submission
-from course_lib.autograde.sandbox import Limits, Worker, describe
+from course_lib.autograde.protocol import Limits
+from course_lib.autograde.sandbox import Worker, describe
 from course_lib.autograde.submission import Prepared, Ran
 
 

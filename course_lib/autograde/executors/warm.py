@@ -8,11 +8,13 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
 
-from course_lib.autograde.sandbox import Limits, Worker, WorkerError
+from course_lib.autograde.protocol import Cell, Limits, Result, SubmissionJob
+from course_lib.autograde.sandbox import Worker, WorkerError
 from course_lib.autograde.sanitize import cell_kind
 from course_lib.autograde.submission import Prepared, Ran
 
@@ -20,15 +22,15 @@ MAX_FILE_BYTES = 50 * 1024 * 1024    # larger files of a submission are not copi
 MAX_FILES_BYTES = 200 * 1024 * 1024  # nor files past this total (they travel in memory, maybe to a cluster)
 
 
-def job_for(prepared: Prepared) -> dict:
-    """What a worker needs to run one submission, as plain data: each sanitized notebook's
-    code cells and the submission's other files."""
-    notebooks = {s.name: [{"index": i, "source": cell.source, "kind": cell_kind(cell)}
-                          for i, cell in enumerate(s.notebook.cells) if cell.cell_type == "code"]
+def job_for(prepared: Prepared) -> SubmissionJob:
+    """What a worker needs to run one submission: each sanitized notebook's code cells and
+    the submission's other files."""
+    notebooks = {s.name: [Cell(i, cell.source, cell_kind(cell)) for i, cell in enumerate(s.notebook.cells)
+                          if cell.cell_type == "code"]
                  for s in prepared.notebooks if s.notebook is not None}
     task = prepared.task
-    return {"id": task.name, "folder": f"{task.student}__{task.assignment}",
-            "notebooks": notebooks, "files": _read_files(task.folder, prepared.problems)}
+    return SubmissionJob(task.name, f"{task.student}__{task.assignment}", notebooks,
+                         _read_files(task.folder, prepared.problems))
 
 
 def _read_files(source: Path, problems: list[str]) -> dict[str, bytes]:
@@ -60,33 +62,33 @@ def _write_files(files: dict[str, bytes], target: Path) -> None:
         (target / relative).write_bytes(data)
 
 
-def run_job(worker: Worker, job: dict) -> tuple[dict, float]:
+def run_job(worker: Worker, job: SubmissionJob) -> tuple[dict[str, Result], float]:
     """Run one submission's notebooks on a warm worker, each in a fresh working copy.
     Returns ({notebook name: the worker's result}, seconds)."""
     start = time.perf_counter()
     results = {}
-    for name, cells in job["notebooks"].items():
-        workdir = worker.workdir(f"{job['folder']}__{name}")
-        _write_files(job["files"], workdir)
+    for name, cells in job.notebooks.items():
+        workdir = worker.workdir(f"{job.folder}__{name}")
+        _write_files(job.files, workdir)
         try:
-            results[name] = worker.run({"id": f"{job['id']}/{name}", "cells": cells, "workdir": str(workdir)})
+            results[name] = worker.run(f"{job.id}/{name}", cells, workdir)
         except WorkerError as error:
-            results[name] = {"error": str(error), "outputs": {}, "notes": [], "skipped": {}}
+            results[name] = Result(f"{job.id}/{name}", error=str(error))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     return results, time.perf_counter() - start
 
 
-def ran_from(prepared: Prepared, results: dict, seconds: float) -> Ran:
+def ran_from(prepared: Prepared, results: dict[str, Result], seconds: float) -> Ran:
     """The sanitized notebooks with the outputs the worker sent back; cells it never
     finished get an error output with the reason."""
     ran = Ran(prepared, seconds=seconds)
     for sanitized in prepared.notebooks:
         if sanitized.notebook is not None:
-            result = results.get(sanitized.name, {"error": "not run"})
+            result = results.get(sanitized.name, Result(sanitized.name, error="not run"))
             ran.problems += _fill(sanitized.notebook, result)
             ran.notebooks[sanitized.name] = sanitized.notebook
-    ran.log = [f"{name}: {result.get('attempts', 0)} run(s), {result.get('seconds', 0):.2f} s in the sandbox"
+    ran.log = [f"{name}: {result.attempts} run(s), {result.seconds:.2f} s in the sandbox"
                for name, result in results.items()]
     return ran
 
@@ -96,18 +98,18 @@ def _stopped(reason: str) -> list:
                                    traceback=[f"GraderStopped: {reason}"])]
 
 
-def _fill(notebook: nbformat.NotebookNode, result: dict) -> list[str]:
+def _fill(notebook: nbformat.NotebookNode, result: Result) -> list[str]:
     """Put the child's outputs into the sanitized notebook. Returns the problems to report."""
-    problems = [n for n in result.get("notes", [])]
-    if result.get("error"):
-        problems.append(result["error"].splitlines()[0])
-    stop = next((n[len("stopped: "):] for n in result.get("notes", []) if n.startswith("stopped: ")),
-                result.get("error", "not run").splitlines()[0] if result.get("error") else "not run")
+    problems = list(result.notes)
+    if result.error:
+        problems.append(result.error.splitlines()[0])
+    stop = next((n[len("stopped: "):] for n in result.notes if n.startswith("stopped: ")),
+                result.error.splitlines()[0] if result.error else "not run")
     count = 0
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
-        outputs = result.get("outputs", {}).get(str(index))
+        outputs = result.outputs.get(index)
         if outputs is None:
             cell.outputs = _stopped(f"this cell was not run: {stop}")
             cell.execution_count = None
@@ -124,7 +126,7 @@ def threads_per_submission(limits: Limits, slots: int) -> Limits:
     if limits.threads:
         return limits
     cpus = os.cpu_count() or 1
-    return Limits(**{**vars(limits), "threads": min(cpus, max(2, cpus // slots))})
+    return replace(limits, threads=min(cpus, max(2, cpus // slots)))
 
 
 def scratch_folder() -> Path:
