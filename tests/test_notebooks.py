@@ -30,7 +30,8 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 # Strings each notebook must print when run with COURSE_FAST=1. A notebook without an
 # entry is only checked to run without error and to draw a figure.
 KEY_OUTPUTS = {
-    "01_cnn_anatomy": ["455", "3,280,540,500", "138,357,544", "rel_error"],
+    "01_cnn_anatomy": ["455", "3,280,540,500", "138,357,544", "rel_error", "reach the last map",
+                       "filter_stack: full-run verdict", "first_filters: full-run verdict", "The live run"],
     "02_visualizing_cnns": ["trustworthiness", "dead channels", "p(true class)"],
     "03_transfer_learning": ["linear probe on digits 5-9", "r (in + out)", "max |logits unmerged - merged|",
                              "scratch", "linear_probe", "finetune_last", "finetune_all", "lora"],

@@ -41,7 +41,7 @@ class Settings:
 
 
 FULL = Settings()
-FAST = replace(FULL, per_class=30, steps=(0, 25, 200), test_size=400)
+FAST = replace(FULL, per_class=30, steps=(0, 20, 120), test_size=300)
 
 
 def build() -> nn.Sequential:
