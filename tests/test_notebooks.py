@@ -32,9 +32,11 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 KEY_OUTPUTS = {
     "01_cnn_anatomy": ["455", "3,280,540,500", "138,357,544", "rel_error", "reach the last map",
                        "filter_stack: full-run verdict", "first_filters: full-run verdict", "The live run"],
-    "02_visualizing_cnns": ["trustworthiness", "dead channels", "p(true class)"],
+    "02_visualizing_cnns": ["trustworthiness", "dead channels", "p(true class)", "pixels: trustworthiness",
+                            "tsne_codes: full-run verdict", "The live run"],
     "03_transfer_learning": ["linear probe on digits 5-9", "r (in + out)", "max |logits unmerged - merged|",
-                             "scratch", "linear_probe", "finetune_last", "finetune_all", "lora"],
+                             "scratch", "linear_probe", "finetune_last", "finetune_all", "lora",
+                             "razavian: full-run verdict", "The live run"],
     "04_training_tricks": ["test accuracy by augmentation", "TTA view", "held-out accuracy after",
                            "classic", "inverted", "dropout p"],
 }
