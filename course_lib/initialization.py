@@ -58,7 +58,7 @@ def init_weight_(weight: torch.Tensor, scheme: str, std=0.01, nonlinearity="relu
             return weight.zero_()
         if scheme == "normal":
             return weight.normal_(0.0, std, generator=generator)
-        # BEGIN ANSWER hw2.Q4
+        # BEGIN ANSWER hw2.Q5
         if scheme.startswith("xavier"):
             scale = math.sqrt(2.0 / (fan_in + fan_out))  # gain 1
         else:
@@ -110,6 +110,48 @@ def deep_mlp(depth: int, width: int, activation="relu", in_features=None, out_fe
     if out_features:
         layers.append(("out", nn.Linear(width, out_features)))
     return nn.Sequential(OrderedDict(layers))
+
+
+def weight_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Frobenius norm of the gradient of the mean cross-entropy with respect to the weight of
+    every Linear layer of `model`, input side first (biases left out).
+
+    x: (N, in_features); y: (N,) class indices. Returns (L,) for L Linear layers, on x's
+    device. Gradients come from `torch.autograd.grad`: the parameters' `.grad` are untouched.
+    """
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    if not weights:
+        raise ValueError(f"{type(model).__name__} has no Linear layer")
+    # BEGIN ANSWER hw2.Q6
+    loss = nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, weights)
+    return torch.stack([g.norm() for g in grads])
+    # END ANSWER
+
+
+# the initializations the lecture compares, as `init_` schemes ("small" is N(0, 0.01^2))
+INIT_COMPARISON = {"zero": "zero", "small": "normal", "xavier": "xavier_normal", "he": "kaiming_normal"}
+
+
+def gradient_norms_by_init(depth: int, seed: int, width=64, batch=128, classes=10, small_std=0.01) -> dict:
+    """Weight-gradient norms by depth of one ReLU MLP under each initialization of
+    `INIT_COMPARISON` ("W = 0 may be bad"; "magnitudes of gradients").
+
+    The model is `deep_mlp(depth, width, "relu", out_features=classes)`, every Linear layer
+    initialized with the scheme (biases zero); the batch is x ~ N(0, 1) of shape (batch,
+    width) with uniform random labels, all drawn from `torch.Generator().manual_seed(seed)`.
+    Returns {name: (depth + 1,) tensor of `weight_gradient_norms`}.
+    """
+    # BEGIN ANSWER hw2.Q7
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, width, generator=generator)
+    y = torch.randint(classes, (batch,), generator=generator)
+    norms = {}
+    for name, scheme in INIT_COMPARISON.items():
+        model = init_(deep_mlp(depth, width, "relu", out_features=classes), scheme, std=small_std, generator=generator)
+        norms[name] = weight_gradient_norms(model, x, y)
+    return norms
+    # END ANSWER
 
 
 @dataclass

@@ -363,8 +363,10 @@ def dropout_backward(dout, cache):
 
     Inputs: dout, the shape of x; cache from `dropout_forward`. Returns dx, the shape of x.
     """
+    # BEGIN ANSWER hw2.Q4
     mask, scale = cache
     return dout * scale if mask is None else dout * mask
+    # END ANSWER
 
 
 # ---------------------------------------------------------------------------------------
