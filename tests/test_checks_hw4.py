@@ -115,3 +115,36 @@ def test_the_questions_ask_for_the_idea_not_the_formula():
 def test_the_messages_of_the_tsne_check_name_no_arguments():
     message = _failure(checks.check_tsne_map, lambda features, seed: torch.zeros(len(features), 2))
     assert "trustworthiness" in message and not GIVEAWAYS.search(message), message
+
+
+def test_a_synthesis_that_ignores_its_prior_fails_on_smoothness():
+    def plain_ascent(model, channel, image_size, steps, lr, jitter, blur_sigma, seed):
+        generator = torch.Generator().manual_seed(seed)
+        dtype = next(model.parameters()).dtype
+        x = (0.1 * torch.randn(image_size, generator=generator, dtype=dtype))[None].requires_grad_(True)
+        optimizer = torch.optim.Adam([x], lr=lr)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            (-model(x)[0, channel].mean()).backward()
+            optimizer.step()
+            with torch.no_grad():
+                x.clamp_(-1, 1)
+        return x.detach()[0]
+    message = _failure(checks.check_maximize_activation, plain_ascent)
+    assert re.search(r"case image \(\d, \d+, \d+\) float\d+, channel \d, \d+ steps, lr [\d.]+, seed \d+: the prior "
+                     r"should make the image smoother, but its total variation is [\d.e-]+ with jitter", message)
+    assert not GIVEAWAYS.search(message), message
+
+
+def test_patches_unravelled_by_the_height_fail_naming_the_units():
+    def by_height(model, images, channel, k):
+        with torch.no_grad():
+            maps = model(images)[:, channel]
+        best, where = maps.flatten(1).max(dim=1)
+        order = best.argsort(descending=True)[:k]
+        return [(int(i), divmod(int(where[i]), maps.shape[1]), float(best[i])) for i in order]
+    message = _failure(checks.check_top_patches, by_height)
+    assert re.search(r"case images \(\d+, \d, \d+, \d+\) float\d+, channel \d, k \d: the activations are right but "
+                     r"the units \[\(\d+, \(\d+, \d+\)\)", message)
+    with pytest.raises(ForbiddenCallError, match="top_activating_patches"):
+        checks.check_top_patches(lambda m, x, c, k: visualize.top_activating_patches(m, x, str(len(m) - 1), c, k))

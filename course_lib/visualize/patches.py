@@ -85,6 +85,7 @@ def _field(model, images, layer):
 def _candidates(model, images, layer, channel, k, max_per_image, batch_size):
     """The strongest units per batch (enough to hold the overall top k): values (M,),
     image indices (M,), positions (M, spatial dims)."""
+    # BEGIN ANSWER hw4.Q5
     values, indices, positions = [], [], []
     with torch.no_grad(), eval_mode(model):
         for first in range(0, len(images), batch_size):
@@ -102,6 +103,7 @@ def _candidates(model, images, layer, channel, k, max_per_image, batch_size):
             values.append(batch_values.cpu())
             indices.append((rows + first).cpu())
             positions.append(_unravel(units.cpu(), spatial))
+    # END ANSWER
     return torch.cat(values), torch.cat(indices), torch.cat(positions)
 
 

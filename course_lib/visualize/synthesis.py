@@ -83,6 +83,7 @@ def maximize_activation(
     x.requires_grad_(True)
     optimizer = torch.optim.Adam([x], lr=lr)
     history = []
+    # BEGIN ANSWER hw4.Q4
     with eval_mode(model):
         for step in range(steps):
             shifted = _jitter(x, jitter, generator)
@@ -98,6 +99,7 @@ def maximize_activation(
                     x.copy_(_blur(x, blur_sigma))
                 if value_range is not None:
                     x.clamp_(*value_range)
+    # END ANSWER
     return Synthesis(x.detach()[0], torch.tensor(history))
 
 

@@ -10,6 +10,7 @@ the size of the error and point at the idea; they never print the reference's fo
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import numpy as np
@@ -29,7 +30,8 @@ from course_lib.grading.checks.compare import (
 from course_lib.grading.checks.guard import forbid
 
 # what course_lib.grading re-exports
-__all__ = ["check_occlusion_map", "check_receptive_box", "check_knn_accuracy", "check_tsne_map"]
+__all__ = ["check_occlusion_map", "check_receptive_box", "check_knn_accuracy", "check_tsne_map",
+           "check_maximize_activation", "check_top_patches"]
 
 HINTS = {
     "Q1": "Occlusion asks the network a counterfactual: how much does the target's score fall when this patch is "
@@ -46,7 +48,28 @@ HINTS = {
           "which initialization keeps the global layout, how many optimization steps it needs, and what perplexity "
           "means (about how many neighbours each point attends to; it must be smaller than the number of points). "
           "Slides: 't-SNE of CNN codes'.",
+    "Q4": "Activation maximization is training with the roles swapped: the weights stay fixed and the image is the "
+          "parameter, and you climb the unit's value instead of descending a loss. Left alone, the ascent finds "
+          "high-frequency noise that no photo contains; the prior nudges it toward natural images: shift the image a "
+          "little at random before every evaluation (a feature must survive small translations) and blur it a "
+          "little after every step (no pixel-level noise). Keep the pixels in range after each step. Slides: "
+          "'Visualizing a neuron: gradient ascent' and 'natural-image priors' (Yosinski et al.).",
+    "Q5": "Run every image once, keep the channel's map, and for each image find its strongest unit and where it "
+          "is; then rank the images by that value. The place is a (row, column) on the map, and the map need not "
+          "be square. Slides: 'Maximally activating patches' (Girshick et al.).",
 }
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Tiny convolutions on one intra-op thread: on a busy 2-core grader, two threads made each
+    step of the synthesis 15 times slower (0.16 s instead of 2.3 s of CPU for 40 steps)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _occlusion_forbidden():
@@ -222,3 +245,158 @@ def check_tsne_map(tsne_map, seed: int = 0):
                            f"5-NN accuracy {on_map:.3f} (the pixels give {on_pixels:.3f}; needs at least "
                            f"{on_pixels - KNN_DROP:.3f}). Is it t-SNE, run long enough from a layout that keeps the "
                            "global structure, with a perplexity that suits this many points? hint('hw4', 'Q3').")
+
+
+# ---------------------------------------------------------------------------------------
+# Q4: activation maximization with a natural-image prior (graded by its effect)
+# ---------------------------------------------------------------------------------------
+
+SYNTHESIS_GAIN = 0.5   # the student's gain over random images must reach this share of the reference's
+SMOOTHER = 0.5         # TV with the prior must be at most this share of TV without it
+# Measured on the reference (seeds 0-4, both families, 40 steps): with the prior the gain over the best of 16
+# random images was 0.82-1.07 times the gain without it, and the prior's total variation 0.0000-0.049 times
+# the unregularized one; so both thresholds leave a wide margin for another blur kernel or other jitter draws.
+
+
+def _synthesis_model(channels: int, dtype, device, generator) -> nn.Module:
+    """Two convolutions, the last one's output pre-ReLU: units with a clear preferred pattern."""
+    model = nn.Sequential(nn.Conv2d(channels, 4, 5, padding=2), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(0.5 * torch.randn(parameter.shape, generator=generator, dtype=torch.float64))
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _reference_synthesis(model, channel, image_size, steps, lr, jitter, blur_sigma, seed):
+    return visualize.maximize_activation(
+        model, str(len(model) - 1), channel, steps=steps, lr=lr, image_size=image_size, jitter=jitter,
+        blur_every=1 if blur_sigma > 0 else 0, blur_sigma=blur_sigma, l2_weight=0.0, value_range=(-1.0, 1.0),
+        seed=seed).image
+
+
+def _channel_mean(model, images, channel) -> torch.Tensor:
+    with torch.no_grad():
+        return model(images)[:, channel].flatten(1).mean(dim=1)  # (N,)
+
+
+def _total_variation(image: torch.Tensor) -> float:
+    rows, cols = image[..., 1:, :] - image[..., :-1, :], image[..., 1:] - image[..., :-1]
+    return float(rows.pow(2).mean() + cols.pow(2).mean())
+
+
+def _synthesized(got, model, image_size, case) -> torch.Tensor:
+    dtype = next(model.parameters()).dtype
+    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(image_size):
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        raise CheckFailure(f"case {case}: the image should be a tensor of shape {tuple(image_size)}, got {shape}")
+    got = got.detach()
+    if got.dtype != dtype or not bool(torch.isfinite(got).all()):
+        raise CheckFailure(f"case {case}: the image should be finite and have the model's dtype {dtype}, "
+                           f"got {got.dtype}")
+    if float(got.abs().max()) > 1 + 1e-6:
+        raise CheckFailure(f"case {case}: pixels must stay in [-1, 1]; yours reach {float(got.abs().max()):.3g}")
+    return got
+
+
+def check_maximize_activation(maximize_activation, seed: int = 0):
+    """maximize_activation(model, channel, image_size (C, H, W), steps, lr, jitter, blur_sigma, seed)
+    -> (C, H, W) in [-1, 1]: judged by its effect. The channel's mean must beat random images by at
+    least half the reference's margin, with and without the prior, and the prior (jitter, blur) must
+    make the image smoother: total variation at most half of that without it."""
+    with _one_thread():
+        _check_maximize_activation(maximize_activation, seed)
+
+
+def _check_maximize_activation(maximize_activation, seed):
+    device = grading_device()
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    families = [(3, (rng.randint(20, 26),) * 2, torch.float64),
+                (1, (rng.randint(16, 20), rng.randint(24, 30)), torch.float32)]
+    for channels, size, dtype in families:
+        model = _synthesis_model(channels, dtype, device, generator)
+        channel, steps, lr = rng.randrange(4), rng.choice([30, 40]), rng.choice([0.08, 0.1])
+        jitter, sigma, start = rng.randint(1, 2), rng.choice([0.5, 0.6]), rng.randrange(1000)
+        image_size = (channels, *size)
+        noise = torch.rand(16, *image_size, generator=generator, dtype=torch.float64) * 2 - 1
+        best_random = float(_channel_mean(model, noise.to(device=device, dtype=dtype), channel).max())
+        smoothness = []
+        setting = (f"image {image_size} {str(dtype).replace('torch.', '')}, channel {channel}, {steps} steps, "
+                   f"lr {lr}, seed {start}")
+        for prior_jitter, prior_sigma in ((jitter, sigma), (0, 0.0)):
+            args = (model, channel, image_size, steps, lr, prior_jitter, prior_sigma, start)
+            case = f"{setting}, jitter {prior_jitter}, blur_sigma {prior_sigma}"
+            with quiet_and_strict(), forbid([visualize.maximize_activation], "maximize_activation"):
+                got = _synthesized(call_student(maximize_activation, args, case, "maximize_activation"), model,
+                                   image_size, case)
+            reference = _reference_synthesis(*args)
+            gain = float(_channel_mean(model, got[None], channel)) - best_random
+            needed = SYNTHESIS_GAIN * (float(_channel_mean(model, reference[None], channel)) - best_random)
+            if gain < needed:
+                raise CheckFailure(
+                    f"case {case}: your image's channel mean is {gain:.3g} above the best of 16 random images "
+                    f"(negative: below); it should be at least {needed:.3g} above. Are you climbing the channel's mean "
+                    "(not descending it), and updating the image itself? hint('hw4', 'Q4').")
+            smoothness.append(_total_variation(got))
+        if smoothness[0] > SMOOTHER * smoothness[1]:
+            raise CheckFailure(
+                f"case {setting}: the prior should make the image smoother, but its total variation is "
+                f"{smoothness[0]:.3g} with jitter {jitter} and blur_sigma {sigma} against {smoothness[1]:.3g} without "
+                f"(needs at most {SMOOTHER} times). Do jitter and blur act at every step? hint('hw4', 'Q4').")
+
+
+# ---------------------------------------------------------------------------------------
+# Q5: the top-activating units of a channel
+# ---------------------------------------------------------------------------------------
+
+
+def _patches_model(channels: int, dtype, device, generator, pool: bool) -> nn.Module:
+    pooling = [nn.MaxPool2d(2)] if pool else []
+    model = nn.Sequential(nn.Conv2d(channels, 5, 3), nn.ReLU(), *pooling, nn.Conv2d(5, 4, 3, padding=1))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator, dtype=torch.float64) * 0.4)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def check_top_patches(top_patches, seed: int = 0):
+    """top_patches(model, images (N, C, H, W), channel, k) -> [(image_index, (row, col), activation), ...]:
+    the k strongest units of `channel` in the model's output map, at most one per image (its
+    strongest), strongest first; fewer than k when there are fewer images."""
+    device = grading_device()
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    # (images, channels, (H, W), dtype, a pool before the last conv, k): a non-square map; a square one
+    # on one channel in float32; a single image (fewer units than k)
+    families = [(rng.randint(8, 14), 3, (rng.randint(12, 16), rng.randint(17, 22)), torch.float64, True,
+                 rng.randint(3, 6)),
+                (rng.randint(5, 8), 1, (rng.randint(9, 12),) * 2, torch.float32, False, rng.randint(2, 4)),
+                (1, 2, (rng.randint(8, 10), rng.randint(11, 13)), torch.float64, False, rng.randint(2, 3))]
+    for count, channels, size, dtype, pool, k in families:
+        model = _patches_model(channels, dtype, device, generator, pool)
+        images = random_tensor(generator, count, channels, *size, device=device, dtype=dtype)
+        channel = rng.randrange(4)
+        case = f"images {tuple(images.shape)} {str(dtype).replace('torch.', '')}, channel {channel}, k {k}"
+        reference = visualize.top_activating_patches(model, images, str(len(model) - 1), channel, k, max_per_image=1)
+        with quiet_and_strict(), forbid([visualize.top_activating_patches], "top_patches"):
+            got = call_student(top_patches, (model, images.clone(), channel, k), case, "top_patches")
+        try:
+            got = [(int(i), tuple(int(v) for v in position), float(value)) for i, position, value in got]
+        except (TypeError, ValueError):
+            raise CheckFailure(f"case {case}: return a list of (image_index, (row, col), activation) triples, "
+                               f"got {type(got).__name__}") from None
+        if len(got) != len(reference):
+            raise CheckFailure(f"case {case}: expected {len(reference)} units (one per image at most), got {len(got)}")
+        values = torch.tensor([value for _, _, value in got], dtype=torch.float64)
+        expected = torch.tensor([p.activation for p in reference], dtype=torch.float64)
+        tolerance = 1e-4 if dtype == torch.float32 else 1e-9
+        if not torch.allclose(values, expected, atol=tolerance, rtol=tolerance):
+            raise CheckFailure(f"case {case}: your activations differ from the strongest units' by up to "
+                               f"{float((values - expected).abs().max()):.3g}. Take each image's strongest unit of "
+                               "the channel, then the k strongest images, strongest first. hint('hw4', 'Q5').")
+        units = {(i, position) for i, position, _ in got}
+        if units != {(p.image_index, p.position) for p in reference}:
+            wrong = sorted(units - {(p.image_index, p.position) for p in reference})
+            raise CheckFailure(f"case {case}: the activations are right but the units {wrong} (image, (row, col)) are "
+                               "not where those values are; check how you turn a flat index back into a row and a "
+                               "column on a map that is not square. hint('hw4', 'Q5').")
