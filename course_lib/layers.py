@@ -94,6 +94,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     - x: (N, C, H, W); a pixel covered by several windows receives the sum of its copies
       (this is what makes `col2im` the backward pass of `im2col`).
     """
+    # BEGIN ANSWER hw1.Q5
     _check_rank(cols, 3, "cols", "(N, C * kh * kw, H' * W')")
     kernel, stride, padding = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(padding, "padding")
     n, c, h, w = x_shape
@@ -107,6 +108,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
         for j in range(kw):
             padded[:, :, i:i + sh * out_h:sh, j:j + sw * out_w:sw] += patches[:, :, i, j]
     return padded[:, :, ph:ph + h, pw:pw + w]
+    # END ANSWER
 
 
 # ---------------------------------------------------------------------------------------
@@ -156,6 +158,7 @@ def conv2d_backward(dout, cache):
     - dw: (F, C, kh, kw)
     - db: (F,), or None when the forward pass had no bias
     """
+    # BEGIN ANSWER hw1.Q5
     x_shape, cols, w, stride, padding, has_bias = cache
     n, f = dout.shape[:2]
     dout_flat = dout.reshape(n, f, -1)                                # (N, F, H'*W')
@@ -164,6 +167,58 @@ def conv2d_backward(dout, cache):
     dx = col2im(dcols, x_shape, tuple(w.shape[2:]), stride, padding)
     db = dout.sum(dim=(0, 2, 3)) if has_bias else None
     return dx, dw, db
+    # END ANSWER
+
+
+# ---------------------------------------------------------------------------------------
+# Backprop through a stack of convolutions: the effective receptive field (hw1's experiment)
+# ---------------------------------------------------------------------------------------
+
+
+def _conv_out(x, w, b, stride, padding):
+    return conv2d_forward(x, w, b, stride, padding)[0]
+
+
+def _conv_grads(dout, x, w, stride, padding):
+    return conv2d_backward(dout, conv2d_forward(x, w, None, stride, padding)[1])
+
+
+def input_gradient(weights, size, forward=_conv_out, backward=_conv_grads):
+    """Gradient of the centre output pixel of a stack of single-channel 3x3 convolutions
+    (stride 1, zero padding 1, no bias) with respect to the input image.
+
+    Inputs:
+    - weights: list of L filters, each (1, 1, 3, 3), applied first to last
+    - size: odd int; the input is (1, 1, size, size) and so is every layer's output
+    - forward(x, w, b, stride, padding) -> out; backward(dout, x, w, stride, padding) ->
+      (dx, dw, db): the layer's passes (b is a zero bias of shape (1,))
+    Returns:
+    - grad: (1, 1, size, size), d out[0, 0, size // 2, size // 2] / d x
+    """
+    # BEGIN ANSWER hw1.Q8
+    x = weights[0].new_zeros((1, 1, size, size))
+    inputs = []
+    for w in weights:
+        inputs.append(x)
+        x = forward(x, w, w.new_zeros(1), 1, 1)
+    grad = torch.zeros_like(x)
+    grad[0, 0, size // 2, size // 2] = 1.0
+    for w, layer_input in zip(reversed(weights), reversed(inputs)):
+        grad = backward(grad, layer_input, w, 1, 1)[0]
+    return grad
+    # END ANSWER
+
+
+def effective_radius(grad) -> float:
+    """Root-mean-square distance from the centre pixel, weighted by the squared gradient.
+
+    Inputs: grad (1, 1, S, S) with S odd, as returned by `input_gradient`.
+    """
+    size = grad.shape[-1]
+    offsets = torch.arange(size, dtype=torch.float64, device=grad.device) - size // 2
+    distance2 = offsets[:, None] ** 2 + offsets[None, :] ** 2      # (S, S)
+    energy = grad[0, 0].to(torch.float64) ** 2
+    return float(((energy * distance2).sum() / energy.sum()).sqrt())
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,6 +237,7 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0):
     - out: (N, C, H', W')
     - cache: (x_shape, argmax (N, C, H', W') index within each window, kernel, stride, padding)
     """
+    # BEGIN ANSWER hw1.Q6
     _check_rank(x, 4, "x", "(N, C, H, W)")
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
@@ -193,6 +249,7 @@ def maxpool2d_forward(x, kernel_size, stride=None, padding=0):
     flat = windows.reshape(*windows.shape[:4], -1)                      # (N, C, H', W', kh*kw)
     out, argmax = flat.max(dim=-1)
     return out, (tuple(x.shape), argmax, kernel, stride, padding)
+    # END ANSWER
 
 
 def maxpool2d_backward(dout, cache):
@@ -205,7 +262,7 @@ def maxpool2d_backward(dout, cache):
     - dx: (N, C, H, W); a pixel that is the max of several overlapping windows receives
       the sum of their gradients.
     """
-    # BEGIN ANSWER hw1.Q5
+    # BEGIN ANSWER hw1.Q7
     x_shape, argmax, kernel, stride, padding = cache
     n, c, out_h, out_w = dout.shape
     kh, kw = kernel
