@@ -37,8 +37,9 @@ KEY_OUTPUTS = {
     "03_transfer_learning": ["linear probe on digits 5-9", "r (in + out)", "max |logits unmerged - merged|",
                              "scratch", "linear_probe", "finetune_last", "finetune_all", "lora",
                              "razavian: full-run verdict", "The live run"],
-    "04_training_tricks": ["test accuracy by augmentation", "TTA view", "held-out accuracy after",
-                           "classic", "inverted", "dropout p"],
+    "04_training_tricks": ["classic", "inverted", "He init keeps", "max |logits in batch A - logits in batch B|",
+                           "The live run"] + [f"{name}: full-run verdict" for name in (
+                               "augmentation", "tta", "init_gradients", "batchnorm", "dropout", "label_noise", "optimizers")],
 }
 FAST_BUDGET_S = 60 * 3  # generous: fast mode targets 60 s on a 2-core CPU shared with other work
 
