@@ -223,8 +223,8 @@ def test_a_reversed_live_run_disagrees_with_every_decided_comparison():
     decided = [a for a in found if a.agrees is not None]
     assert decided and not any(a.agrees for a in decided)
     assert all("DISAGREES" in a.words() for a in decided)
-    assert "partly disagrees" in lecture.agreement_summary(found)
-    assert "0 of the" in lecture.agreement_summary(found)
+    assert lecture.agreement_summary(found).startswith("The live run disagrees with the full run: on 0 of the")
+    assert "partly disagrees" in lecture.agreement_summary(found + [lecture.Agreement("z", HOLDS, 0.1, True)])
 
 
 def test_agreement_words_for_missing_and_undecided_comparisons():
@@ -235,14 +235,15 @@ def test_agreement_words_for_missing_and_undecided_comparisons():
     assert "decided none" in lecture.agreement_summary([missing, undecided])
 
 
-def test_report_markdown_has_the_claim_both_tables_and_the_computed_verdict():
+def test_report_has_the_claim_both_tables_and_the_computed_verdict():
     full = load_result("filter_stack")
     live = EvidenceTable("filter_stack", [r for r in full.records if r.seed == 0], dict(full.setup), 1.0)
     text = lecture.report_markdown("filter_stack", live)
     assert claim_module("filter_stack").CLAIM in text
-    assert f"Full-run verdict: {lecture.full_verdict('filter_stack')}." in text
     assert text.count("| condition | metric |") == 2
-    assert lecture.agreement_summary(lecture.agreements("filter_stack", live)) in text
+    words = lecture.verdict_text("filter_stack", live)
+    assert f"full-run verdict: {lecture.full_verdict('filter_stack')}" in words
+    assert lecture.agreement_summary(lecture.agreements("filter_stack", live)) in words
 
 
 def test_torch_threads_restores_the_count():

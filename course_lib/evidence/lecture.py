@@ -4,8 +4,8 @@ and say in words whether the two agree.
 A lecture cell does
 
     live = lecture.run_live("dropout")             # the claim's FAST settings, seeds LIVE_SEEDS
-    lecture.show(live)                              # the claim, the live table, the recorded table,
-                                                    # figure and verdict, and the agreement
+    lecture.show(live)                              # the claim, the live and recorded tables, the
+                                                    # computed verdict, the agreement, the figure
 
 Nothing here hard-codes a verdict: the full run's verdict comes from `verdicts.judge` on
 `course_lib/evidence/results/<claim>.json`, and the agreement compares the sign of each of the
@@ -91,7 +91,7 @@ def agreement_summary(found: list[Agreement]) -> str:
     if not decided:
         return "The full run decided none of these comparisons, so the live run has nothing to agree or disagree with."
     agree = sum(a.agrees for a in decided)
-    verdict = "agrees with" if agree == len(decided) else "partly disagrees with"
+    verdict = "agrees with" if agree == len(decided) else "partly disagrees with" if agree else "disagrees with"
     return (f"The live run {verdict} the full run: on {agree} of the {len(decided)} comparisons the full run decided, "
             f"its difference points the same way.")
 
@@ -103,9 +103,8 @@ def full_verdict(name: str, full: EvidenceTable | None = None) -> str:
 
 
 def report_markdown(name: str, live: EvidenceTable) -> str:
-    """Markdown: the claim, the live table, the full-run table and verdict, the agreement, line by line."""
+    """Markdown: the claim, the live run's table and the recorded full run's table (mean, 95% interval)."""
     module, full = claim_module(name), recorded(name)
-    found = agreements(name, live, full)
     metrics = module.table_metrics(full)
     return "\n\n".join([
         f"**Claim.** {module.CLAIM}",
@@ -113,18 +112,24 @@ def report_markdown(name: str, live: EvidenceTable) -> str:
         summary_markdown(live, [m for m in metrics if m in live.metrics()]),
         f"**Recorded full run** ({len(full.seeds())} seeds, {full.setup.get('date', '?')}; mean and 95% interval):",
         summary_markdown(full, metrics),
-        f"**Full-run verdict: {full_verdict(name, full)}.**",
-        "\n".join(f"* {a.words()}" for a in found),
-        f"**{agreement_summary(found)}**",
     ])
 
 
+def verdict_text(name: str, live: EvidenceTable) -> str:
+    """Plain text: the full run's verdict, each comparison with the live run's difference, and the agreement."""
+    full = recorded(name)
+    found = agreements(name, live, full)
+    return "\n".join([f"{name}: full-run verdict: {full_verdict(name, full)}"]
+                     + [f"  - {a.words()}" for a in found] + [agreement_summary(found)])
+
+
 def show(live: EvidenceTable):
-    """Display `report_markdown` and the full run's figure in a notebook; returns the figure."""
+    """In a notebook: display `report_markdown`, print `verdict_text`, display the full run's figure."""
     from IPython.display import Markdown, display
 
     name = live.claim
     display(Markdown(report_markdown(name, live)))
+    print(verdict_text(name, live))
     figure = claim_module(name).plot(recorded(name))
     display(figure)
     return figure
