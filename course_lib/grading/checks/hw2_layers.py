@@ -11,6 +11,7 @@ the formula.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import random
 
@@ -85,6 +86,12 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
+def _exact(tensor: torch.Tensor) -> torch.Tensor:
+    """A float64 CPU copy: references are computed there, whatever the grading device (MPS
+    has no float64); `expect_close` compares on the reference's device and dtype."""
+    return tensor.detach().to(device="cpu", dtype=torch.float64)
+
+
 def _dtypes(device: torch.device) -> tuple[torch.dtype, ...]:
     return (torch.float32,) if grading_dtype(device) == torch.float32 else (torch.float64, torch.float32)
 
@@ -135,15 +142,15 @@ def _check_bn_forward_case(batchnorm_forward, generator, shape, dtype, momentum,
     gamma, beta = (random_tensor(generator, features, device=device, dtype=dtype) for _ in range(2))
     running_mean = random_tensor(generator, features, device=device, dtype=dtype)
     running_var = random_tensor(generator, features, device=device, dtype=dtype).abs() + 0.5
-    ours = {"mode": "train", "momentum": momentum, "eps": eps, "running_mean": running_mean.double(),
-            "running_var": running_var.double()}
+    ours = {"mode": "train", "momentum": momentum, "eps": eps, "running_mean": _exact(running_mean),
+            "running_var": _exact(running_var)}
     theirs = {"mode": "train", "momentum": momentum, "eps": eps, "running_mean": running_mean.clone(),
               "running_var": running_var.clone()}
     for step in range(2):
         x = 2 * random_tensor(generator, *shape, device=device, dtype=dtype) + 1
         case = f"train step {step + 1}, " + _case_name(shape, dtype, momentum=momentum, eps=eps)
         out = _run_bn(batchnorm_forward, x, gamma, beta, theirs, case)
-        expected = layers.batchnorm_forward(x.double(), gamma.double(), beta.double(), ours)[0]
+        expected = layers.batchnorm_forward(_exact(x), _exact(gamma), _exact(beta), ours)[0]
         expect_close(out, expected, case, "out", "In training, normalize every feature (every channel, for images) "
                      "with the statistics of this batch, using the variance the question names.", **tol)
         expect_close(theirs.get("running_mean"), ours["running_mean"], case, "bn_param['running_mean']",
@@ -155,7 +162,7 @@ def _check_bn_forward_case(batchnorm_forward, generator, shape, dtype, momentum,
     x = random_tensor(generator, *shape, device=device, dtype=dtype)
     case = "eval mode, " + _case_name(shape, dtype, eps=eps)
     out = _run_bn(batchnorm_forward, x, gamma, beta, theirs, case)
-    expected = layers.batchnorm_forward(x.double(), gamma.double(), beta.double(), ours)[0]
+    expected = layers.batchnorm_forward(_exact(x), _exact(gamma), _exact(beta), ours)[0]
     expect_close(out, expected, case, "out", "At test time the batch's own statistics play no part.", **tol)
     expect_close(theirs.get("running_var"), ours["running_var"], case, "bn_param['running_var']",
                  "Eval mode reads the running statistics and leaves them as they are.", **tol)
@@ -185,8 +192,8 @@ def check_batchnorm_backward(batchnorm_backward, seed: int = 0):
             gamma, beta = (random_tensor(generator, features, device=device, dtype=dtype) for _ in range(2))
             dout = random_tensor(generator, *shape, device=device, dtype=dtype)
             train = {"mode": "train", "eps": eps}
-            _, cache = layers.batchnorm_forward(x.double(), gamma.double(), beta.double(), train)
-            expected = layers.batchnorm_backward(dout.double(), cache)
+            _, cache = layers.batchnorm_forward(_exact(x), _exact(gamma), _exact(beta), train)
+            expected = layers.batchnorm_backward(_exact(dout), cache)
             case = _case_name(shape, dtype, eps=eps)
             with forbid(BN_FORBIDDEN + AUTOGRAD, "batchnorm_backward"):
                 result = call_student(batchnorm_backward, (dout.clone(), x.clone(), gamma.clone(), eps), case,
@@ -232,7 +239,7 @@ def check_dropout_forward(dropout_forward, seed: int = 0):
                 out = call_student(dropout_forward, (x.clone(), p, True, generator), case, "dropout_forward")
             if not isinstance(out, torch.Tensor) or out.shape != x.shape:
                 raise CheckFailure(f"case {case}: the output should be a tensor shaped like x {tuple(x.shape)}")
-        _check_dropout_statistics(out.detach().double(), x.double(), p, case)
+        _check_dropout_statistics(_exact(out), _exact(x), p, case)
 
 
 def _check_dropout_statistics(out, x, p, case):
@@ -244,7 +251,7 @@ def _check_dropout_statistics(out, x, p, case):
                            "p is the probability of *dropping* a unit; rescale so that the expected output is x.")
     # the fraction dropped is Binomial(n, p) / n: six standard errors
     bound = 6 * math.sqrt(p * (1 - p) / x.numel()) + 1e-12
-    fraction = dropped.double().mean().item()
+    fraction = _exact(dropped).mean().item()
     if abs(fraction - p) > bound:
         raise CheckFailure(f"case {case}: {fraction:.4f} of the units were dropped, expected {p} (within {bound:.4f}). "
                            "Each unit is dropped independently, with probability p.")
@@ -267,8 +274,8 @@ def check_dropout_backward(dropout_backward, seed: int = 0):
             mask = (torch.rand(shape, generator=generator) >= p).to(device)
             for train in (True, False):
                 case = _case_name(shape, dtype, p=p, train=train).replace("x of shape", "dout of shape")
-                cache = (mask.double() / (1 - p), 1 / (1 - p)) if train else (None, 1.0)
-                expected = layers.dropout_backward(dout.double(), cache)
+                cache = (_exact(mask) / (1 - p), 1 / (1 - p)) if train else (None, 1.0)
+                expected = layers.dropout_backward(_exact(dout), cache)
                 with forbid(DROPOUT_FORBIDDEN + AUTOGRAD, "dropout_backward"):
                     dx = call_student(dropout_backward, (dout.clone(), mask.clone(), p, train), case,
                                       "dropout_backward")
@@ -342,8 +349,8 @@ def check_gradient_norms(gradient_norms, seed: int = 0):
                                          scheme, std=0.1, generator=generator).to(device=device, dtype=dtype)
             x = random_tensor(generator, batch, in_features, device=device, dtype=dtype)
             y = torch.randint(classes, (batch,), generator=generator).to(device)
-            expected = initialization.weight_gradient_norms(model.double(), x.double(), y).cpu()
-            model.to(dtype)
+            reference = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
+            expected = initialization.weight_gradient_norms(reference, _exact(x), y.cpu())
             for call in (1, 2):
                 case = (f"call {call} on deep_mlp(depth={depth}, width={width}, {activation!r}, "
                         f"in_features={in_features}, out_features={classes}), {scheme} init, "
