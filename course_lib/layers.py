@@ -175,15 +175,18 @@ def conv2d_backward(dout, cache):
 # ---------------------------------------------------------------------------------------
 
 
-def _conv_out(x, w, b, stride, padding):
+def conv2d_output(x, w, b, stride, padding):
+    """`conv2d_forward` with hw1's signature: returns out (N, F, H', W') alone."""
     return conv2d_forward(x, w, b, stride, padding)[0]
 
 
-def _conv_grads(dout, x, w, stride, padding):
+def conv2d_gradients(dout, x, w, stride, padding):
+    """`conv2d_backward` with hw1's signature: (dx, dw, None) from dout (N, F, H', W'),
+    x (N, C, H, W) and w (F, C, kh, kw), without a cache."""
     return conv2d_backward(dout, conv2d_forward(x, w, None, stride, padding)[1])
 
 
-def input_gradient(weights, size, forward=_conv_out, backward=_conv_grads):
+def input_gradient(weights, size, forward=conv2d_output, backward=conv2d_gradients):
     """Gradient of the centre output pixel of a stack of single-channel 3x3 convolutions
     (stride 1, zero padding 1, no bias) with respect to the input image.
 

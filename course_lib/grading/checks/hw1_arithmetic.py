@@ -403,8 +403,8 @@ def check_input_gradient(input_gradient, seed: int = 0):
             for depth in depths:
                 case = f"{depth} layers of random 3x3 filters, size={size}, {str(dtype).replace('torch.', '')}"
                 with forbid(ERF_FORBIDDEN + AUTOGRAD, "input_gradient"):
-                    grad = call_student(input_gradient, ([w.clone() for w in weights[:depth]], size,
-                                                         layers._conv_out, layers._conv_grads), case, "input_gradient")
+                    args = ([w.clone() for w in weights[:depth]], size, layers.conv2d_output, layers.conv2d_gradients)
+                    grad = call_student(input_gradient, args, case, "input_gradient")
                 _check_map(grad, depth, size, case)
                 radii.append(layers.effective_radius(grad))
             slopes.append(_slope(depths, radii))
