@@ -209,6 +209,16 @@ def test_the_input_gradient_reference_is_autograds():
     torch.testing.assert_close(layers.input_gradient(weights, 21), x.grad)
 
 
+def test_the_effective_radius_is_the_rms_distance_weighted_by_the_squared_gradient():
+    grad = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    grad[0, 0, 2, 2] = 3.0
+    assert layers.effective_radius(grad) == 0.0
+    grad[0, 0, 2, 4] = -3.0  # two pixels of equal energy, at distance 0 and 2
+    assert layers.effective_radius(grad) == pytest.approx(2 ** 0.5)
+    grad[0, 0, 0, 0] = 3.0  # and a third at distance sqrt(8)
+    assert layers.effective_radius(grad.float()) == pytest.approx(((4 + 8) / 3) ** 0.5)
+
+
 def test_the_effect_tolerance_covers_the_reference_on_fresh_seeds():
     """The slope of the reference, averaged as the check does, stays inside the tolerance."""
     for seed in range(100, 106):
