@@ -16,8 +16,9 @@ import subprocess
 import sys
 import time
 
-PROBE = "import sys, runpy; sys.argv = ['course', '--help']\ntry:\n    runpy.run_module('course_lib.cli', run_name='__main__')\n" \
-        "except SystemExit:\n    pass\nprint('torch' in sys.modules, file=sys.stderr)"
+PROBE = ("import sys, runpy; sys.argv = ['course', '--help']\n"
+         "try:\n    runpy.run_module('course_lib.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+         "print('torch' in sys.modules, file=sys.stderr)")
 
 
 def wall_seconds(command: list[str]) -> float:

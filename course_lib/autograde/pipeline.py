@@ -150,7 +150,8 @@ def open_executor(kind: str, root: Path, jobs: int, limits: Limits, scheduler: s
 
 
 def grade(root: Path, submissions: Path, jobs: int = 1, progress=None, *, executor: str = "sandbox",
-          limits: Limits | None = None, bar: bool | None = None, scheduler: str | None = None) -> tuple[list[Outcome], list[str]]:
+          limits: Limits | None = None, bar: bool | None = None,
+          scheduler: str | None = None) -> tuple[list[Outcome], list[str]]:
     """Autograde every submission under `submissions`: find -> prepare -> run -> score -> record.
 
     Returns the outcomes (one per student and assignment, in order) and the folders that
