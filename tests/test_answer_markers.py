@@ -4,6 +4,8 @@ graded question that the library answers. The student edition replaces each regi
 `raise NotImplementedError(...)`, so a region must be a run of sibling statements."""
 
 import ast
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,13 +20,39 @@ NO_LIBRARY_COUNTERPART = {
     "hw1.Q3": "vgg_params: the library builds VGGs (models.vgg_style) and counts any model's parameters "
               "(arithmetic.summarize), but no function computes a total from a config; the checker's oracle "
               "is torchvision's vgg11/vgg16",
-    "hw3.Q1": "augment: the library's flip_crop pipeline is torchvision's RandomCrop + RandomHorizontalFlip, one draw "
-              "per call, not the per-image from-scratch draw asked for; the checker enumerates the allowed views",
+    "hw3.Q1": "augment: a per-image random whole-pixel shift with zero fill; the library's pipelines are "
+              "torchvision's (one draw per call); the checker identifies each image's shift (its own `_shifted`)",
+    "hw3.Q7": "train_with_augmentation: the experiment's training loop; the checker reruns it with and without "
+              "`hw3_transfer.reference_shift` and grades the measured gain",
+    "hw4.Q6": "ink_share: the experiment's measure (share of the positive occlusion mass on ink pixels) exists only "
+              "as the checker's reference (course_lib/grading/checks/hw4_visualize.py: reference_ink_share); "
+              "the occlusion map it uses is hw4.Q1's",
 }
 
 
+NOTEBOOKS = sorted(ROOT.glob("solutions/*/*.ipynb"))
+HEADING = re.compile(r"^##\s*Q(\d+)\.", re.MULTILINE)
+
+
 def _questions():
-    return {q.qid: q for notebook in sorted(ROOT.glob("solutions/*/*.ipynb")) for q in assignment_questions(notebook)}
+    return {q.qid: q for notebook in NOTEBOOKS for q in assignment_questions(notebook)}
+
+
+def _autograded_headings(notebook: Path) -> set[str]:
+    """"hwN.Qk" of every "## Qk." heading of a solution notebook followed, before the next heading, by a code
+    cell that nbgrader grades with points (a test cell). Written answers graded by hand (markdown cells with
+    solution and grade) are not counted: they have no test cell, and the library answers none of them."""
+    number = int(notebook.stem.split("_")[0][2:])
+    found, current = set(), None
+    for cell in json.loads(notebook.read_text())["cells"]:
+        source = "".join(cell["source"])
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "markdown" and HEADING.search(source):
+            current = f"hw{number}.Q{HEADING.search(source).group(1)}"
+        elif cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution") and meta.get("points"):
+            assert current, f"{notebook.name}: a graded test cell ({meta.get('grade_id')}) before any '## Qk.' heading"
+            found.add(current)
+    return found
 
 
 REGIONS = answer_regions(PACKAGE)
@@ -38,7 +66,10 @@ def test_every_marker_names_a_graded_question():
 
 def test_every_graded_question_the_library_answers_is_marked():
     questions = _questions()
-    assert len(questions) == 16, sorted(questions)  # hw1 Q1-5, hw2 Q1-4, hw3 Q1-4, hw4 Q1-3
+    # hw1 Q1-8, hw2 Q1-7, hw3 Q1-7, hw4 Q1-6 (the written answers, hw1 Q3's fc_share and Q9, hw2 Q8-9,
+    # hw3 Q7's two, hw4 Q7-8, are graded by hand and have no test cell)
+    expected = set().union(*map(_autograded_headings, NOTEBOOKS))
+    assert set(questions) == expected and len(NOTEBOOKS) == 4, sorted(set(questions) ^ expected)
     marked = {r.qid for r in REGIONS}
     assert not marked & NO_LIBRARY_COUNTERPART.keys(), "marked questions listed as having no library counterpart"
     unmarked = sorted(set(questions) - marked - NO_LIBRARY_COUNTERPART.keys())
