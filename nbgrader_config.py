@@ -16,6 +16,10 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 
+# `nbgrader collect` skips a submission whose folder is not owned by the student it names
+# (stock collect only warns, and a student could replace another's submission).
+c.ExchangeFactory.collect = "course_lib.autograde.collect.OwnedCollect"
+
 # Each cell may run for at most 120 s; a notebook that hangs is interrupted, graded, and
 # the batch goes on.
 c.Execute.timeout = 120
