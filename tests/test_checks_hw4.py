@@ -148,3 +148,20 @@ def test_patches_unravelled_by_the_height_fail_naming_the_units():
                      r"the units \[\(\d+, \(\d+, \d+\)\)", message)
     with pytest.raises(ForbiddenCallError, match="top_activating_patches"):
         checks.check_top_patches(lambda m, x, c, k: visualize.top_activating_patches(m, x, str(len(m) - 1), c, k))
+
+
+def test_an_experiment_that_measures_area_fails_with_its_size_and_the_tolerance():
+    def area(occlusion, model, images, labels, window, stride, baseline):
+        positive = torch.stack([occlusion(model, image, int(label), window, stride, baseline) > 0
+                                for image, label in zip(images, labels)]).flatten(1)
+        ink = (images >= 0.5).flatten(1)
+        return ((positive & ink).sum(1) / positive.sum(1)).double()
+    message = _failure(checks.check_occlusion_experiment, area)
+    assert re.search(r"case digit model \(\d+, \d+\), \d+ held-out digits, window \(\d, \d\), stride \(\d, \d\), "
+                     r"baseline [\d.]+: on average your maps put [\d.]+ times .* should give [\d.]+ \+- 0\.28", message)
+    assert not GIVEAWAYS.search(message), message
+
+
+def test_the_experiment_passes_the_reference_on_other_seeds():
+    for seed in (1, 2):
+        checks.check_occlusion_experiment(checks.reference_ink_share, seed)

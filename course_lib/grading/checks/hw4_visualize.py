@@ -31,7 +31,7 @@ from course_lib.grading.checks.guard import forbid
 
 # what course_lib.grading re-exports
 __all__ = ["check_occlusion_map", "check_receptive_box", "check_knn_accuracy", "check_tsne_map",
-           "check_maximize_activation", "check_top_patches"]
+           "check_maximize_activation", "check_top_patches", "check_occlusion_experiment"]
 
 HINTS = {
     "Q1": "Occlusion asks the network a counterfactual: how much does the target's score fall when this patch is "
@@ -57,6 +57,10 @@ HINTS = {
     "Q5": "Run every image once, keep the channel's map, and for each image find its strongest unit and where it "
           "is; then rank the images by that value. The place is a (row, column) on the map, and the map need not "
           "be square. Slides: 'Maximally activating patches' (Girshick et al.).",
+    "Q6": "Only the positive part of an occlusion map says 'the network used this'. For each digit, how much of "
+          "that positive mass falls on the bright (ink) pixels? Compare it with how much of the image is ink at "
+          "all: a map that ignored the digit would put about that share there. Use the occlusion function you "
+          "are given, with the digit's own label as the target.",
 }
 
 
@@ -400,3 +404,94 @@ def check_top_patches(top_patches, seed: int = 0):
             raise CheckFailure(f"case {case}: the activations are right but the units {wrong} (image, (row, col)) are "
                                "not where those values are; check how you turn a flat index back into a row and a "
                                "column on a map that is not square. hint('hw4', 'Q5').")
+
+
+# ---------------------------------------------------------------------------------------
+# Q6: the experiment - does the occlusion map sit on the digit?
+# ---------------------------------------------------------------------------------------
+
+INK = 0.5   # a pixel of scikit-learn's digits (scaled to [0, 1]) at least this bright is ink
+# The concentration (share of the map's positive mass on ink / share of the pixels that are ink, mean over the
+# first 12 held-out digits) of the reference, _digit_model seeds 0-4 (test accuracy 0.95-0.98), baseline 0.3:
+#   SmallCNN(8, 16), window (2, 2) stride (1, 1): 1.76 1.75 1.70 1.54 1.76  mean 1.70  sd 0.094
+#   SmallCNN(8, 16), window (3, 3) stride (2, 2): 1.60 1.56 1.50 1.45 1.52  mean 1.53  sd 0.056
+#   SmallCNN(6, 12), window (2, 2) stride (1, 1): 1.66 1.74 1.60 1.62 1.73  mean 1.67  sd 0.064
+#   SmallCNN(6, 12), window (3, 3) stride (2, 2): 1.42 1.56 1.45 1.44 1.50  mean 1.47  sd 0.054
+# The student's concentration on the checker's own run must exceed 1 (the direction: the map prefers the ink)
+# and lie within 3 of the largest sd of the reference's on the same run (the size).
+CONCENTRATION_TOLERANCE = 3 * 0.094
+
+
+def _digit_model(seed: int, channels: tuple[int, int]):
+    """SmallCNN trained for 150 Adam steps on 1,300 of scikit-learn's digits (float64, one thread, about
+    1 s of CPU); returns (model in eval mode, held-out images (M, 1, 8, 8), their labels (M,))."""
+    from course_lib.data import load_digits
+    from course_lib.models import SmallCNN
+
+    digits = load_digits()
+    images, labels = digits.images.double(), digits.targets
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    order = torch.randperm(len(labels), generator=generator)
+    train, held_out = order[:1300], order[1300:]
+    model = SmallCNN(1, 10, channels=channels, input_size=8).double()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(150):
+        batch = train[torch.randint(len(train), (64,), generator=generator)]
+        loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), images[held_out], labels[held_out]
+
+
+def reference_ink_share(occlusion, model, images, labels, window, stride, baseline) -> torch.Tensor:
+    """(N,): per image, the share of its occlusion map's positive mass (for its label) on ink pixels."""
+    shares = []
+    for image, label in zip(images, labels):
+        heat = occlusion(model, image, int(label), window, stride, baseline).clamp(min=0)  # (1, 8, 8)
+        shares.append((heat * (image >= INK)).sum() / heat.sum())
+    return torch.stack(shares)
+
+
+def _concentration(shares, images) -> float:
+    return float((shares.double().cpu() / (images >= INK).double().flatten(1).mean(dim=1)).mean())
+
+
+def check_occlusion_experiment(ink_share, seed: int = 0):
+    """ink_share(occlusion, model, images (N, 1, 8, 8), labels (N,), window, stride, baseline) -> (N,):
+    rerun on the checker's own trained digit models with the reference occlusion map (so a wrong Q1 costs
+    nothing here). The map must concentrate on the ink, by about as much as the reference's does."""
+    import functools
+
+    with _one_thread():
+        for run in range(2):
+            rng = random.Random(1000 * seed + run)
+            channels = rng.choice([(8, 16), (6, 12)])
+            model, held_out, labels = _digit_model(rng.randrange(10_000), channels)
+            count = rng.randint(10, 12)
+            pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(rng.randrange(10_000)))[:count]
+            images, labels = held_out[pick], labels[pick]
+            window, stride = [((2, 2), (1, 1)), ((3, 3), (2, 2))][(seed + run) % 2]
+            baseline = round(rng.uniform(0.25, 0.35), 2)
+            occlusion = functools.partial(visualize.occlusion_map, batch_size=rng.choice([16, 64]))
+            case = (f"digit model {channels}, {count} held-out digits, window {window}, stride {stride}, "
+                    f"baseline {baseline}")
+            with quiet_and_strict():
+                got = call_student(ink_share, (occlusion, model, images.clone(), labels.clone(), window, stride,
+                                               baseline), case, "ink_share")
+            if not isinstance(got, torch.Tensor) or tuple(got.shape) != (count,):
+                shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+                raise CheckFailure(f"case {case}: ink_share should return a tensor of shape ({count},), got {shape}")
+            if not bool(((got >= -1e-9) & (got <= 1 + 1e-9)).all()):
+                raise CheckFailure(f"case {case}: a share lies between 0 and 1; yours range over "
+                                   f"[{float(got.min()):.3g}, {float(got.max()):.3g}]")
+            yours = _concentration(got, images)
+            expected = _concentration(reference_ink_share(occlusion, model, images, labels, window, stride, baseline),
+                                      images)
+            if yours <= 1 or abs(yours - expected) > CONCENTRATION_TOLERANCE:
+                raise CheckFailure(
+                    f"case {case}: on average your maps put {yours:.2f} times more of their mass on the ink than the "
+                    f"ink's share of the pixels; this run should give {expected:.2f} +- {CONCENTRATION_TOLERANCE:.2f}. "
+                    "Count only where hiding the pixels lowered the label's score, and ink as the bright pixels. "
+                    "hint('hw4', 'Q6').")
