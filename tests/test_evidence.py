@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+import torchvision
 
-from course_lib.evidence import CLAIM_MODULES, claim_module, first_filters, lecture
+from course_lib.evidence import CLAIM_MODULES, claim_module, detection, first_filters, lecture
 from course_lib.evidence.stats import (
     FAILS,
     HOLDS,
@@ -278,3 +279,40 @@ def test_run_with_filters_returns_the_table_and_one_weight_per_step_count():
     shape = (first_filters.FILTERS, 1, first_filters.KERNEL, first_filters.KERNEL)
     assert all(w.shape == shape for w in found.values())
     assert not torch.equal(found[0], found[max(found)])
+
+
+# ---------------------------------------------------------------------------------------
+# Detection aside: windows against F.unfold, scenes, matching by IoU
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stride", [2, 7, 14])
+def test_windows_match_unfold_and_their_boxes(stride):
+    scene = torch.rand(1, detection.SCENE, detection.SCENE, generator=torch.Generator().manual_seed(stride))
+    patches, boxes = detection.windows(scene, stride)
+    oracle = torch.nn.functional.unfold(scene[None], detection.WINDOW, stride=stride)[0].T   # (n, 28 * 28)
+    assert torch.equal(patches.flatten(1), oracle)
+    for patch, (x1, y1, x2, y2) in list(zip(patches, boxes.int().tolist()))[:: max(1, len(boxes) // 7)]:
+        assert torch.equal(patch, scene[:, y1:y2, x1:x2])
+
+
+def test_make_scene_pastes_digits_without_overlap():
+    digits = torch.rand(detection.DIGITS, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    scene, boxes = detection.make_scene(digits, torch.Generator().manual_seed(1))
+    assert scene.shape == (1, detection.SCENE, detection.SCENE) and boxes.shape == (detection.DIGITS, 4)
+    iou = torchvision.ops.box_iou(boxes, boxes)
+    assert torch.equal(iou, torch.eye(detection.DIGITS))
+    for digit, (x1, y1, x2, y2) in zip(digits, boxes.int().tolist()):
+        assert torch.equal(scene[:, y1:y2, x1:x2], digit)
+    assert scene.sum() == pytest.approx(digits.sum().item(), rel=1e-5)   # nothing else on the canvas
+
+
+def test_match_counts_same_class_detections_with_enough_overlap_once():
+    truth = torch.tensor([[0.0, 0, 28, 28], [50, 50, 78, 78]])
+    labels = torch.tensor([3, 7])
+    shifted = torch.tensor([[14.0, 0, 42, 28]])                    # IoU 1/3 with the first truth box
+    assert detection.match(truth, labels, truth, labels) == 2
+    assert detection.match(truth, labels.flip(0), truth, labels) == 0      # right places, wrong classes
+    assert detection.match(shifted, torch.tensor([3]), truth, labels) == 0
+    assert detection.match(torch.cat([truth[:1], truth[:1]]), torch.tensor([3, 3]), truth, labels) == 1
+    assert detection.match(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), truth, labels) == 0

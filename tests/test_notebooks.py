@@ -31,7 +31,8 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 # entry is only checked to run without error and to draw a figure.
 KEY_OUTPUTS = {
     "01_cnn_anatomy": ["455", "3,280,540,500", "138,357,544", "rel_error", "reach the last map",
-                       "filter_stack: full-run verdict", "first_filters: full-run verdict", "The live run"],
+                       "filter_stack: full-run verdict", "first_filters: full-run verdict", "The live run",
+                       "detection: full-run verdict", "true digits:"],
     "02_visualizing_cnns": ["trustworthiness", "dead channels", "p(true class)", "pixels: trustworthiness",
                             "tsne_codes: full-run verdict", "The live run"],
     "03_transfer_learning": ["linear probe on digits 5-9", "r (in + out)", "max |logits unmerged - merged|",

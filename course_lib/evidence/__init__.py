@@ -11,7 +11,7 @@ are committed under `course_lib/evidence/results/` and read back with `table.loa
 import importlib
 
 CLAIM_MODULES = ("batchnorm", "dropout", "augmentation", "tta", "init_gradients", "razavian", "tsne_codes",
-                 "label_noise", "optimizers", "filter_stack", "first_filters")
+                 "label_noise", "optimizers", "filter_stack", "first_filters", "detection")
 
 
 def claim_module(name: str):
