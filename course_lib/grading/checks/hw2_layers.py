@@ -62,15 +62,8 @@ DROPOUT_FORBIDDEN = [F.dropout, torch.dropout, torch.nn.Dropout.forward, layers.
 INIT_SCHEMES = tuple(initialization.INIT_COMPARISON)
 
 
-@contextlib.contextmanager
-def quiet_and_strict():
-    """compare.quiet_and_strict on one CPU thread."""
-    with _quiet_and_strict(), _one_thread():
-        yield
-
-
 # ---------------------------------------------------------------------------------------
-# Cases
+# Helpers and cases
 # ---------------------------------------------------------------------------------------
 
 
@@ -84,6 +77,13 @@ def _one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def quiet_and_strict():
+    """compare.quiet_and_strict on one CPU thread."""
+    with _quiet_and_strict(), _one_thread():
+        yield
 
 
 def _exact(tensor: torch.Tensor) -> torch.Tensor:
