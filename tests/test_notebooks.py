@@ -95,6 +95,19 @@ def test_notebook_opens_with_a_heading_and_reads_course_fast_only_from_the_envir
         assert "os.environ" in source, f"{path.name} mentions COURSE_FAST but does not read it from os.environ"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_predict_then_run_question_has_a_collapsed_answer_after_it(path):
+    cells = nbformat.read(path, as_version=4).cells
+    questions = [i for i, c in enumerate(cells) if c.cell_type == "markdown" and "**Predict, then run.**" in c.source]
+    assert questions, f"{path.name} asks the class no 'predict, then run' question"
+    for i in questions:
+        answer = cells[i + 1] if i + 1 < len(cells) else None
+        hidden = answer is not None and (answer.metadata.get("jupyter", {}).get("source_hidden")
+                                         or answer.metadata.get("jupyter", {}).get("outputs_hidden"))
+        assert hidden, f"{path.name}: the question in cell {i} needs a collapsed answer cell right after it"
+        assert answer.source.strip(), f"{path.name}: the answer after cell {i} is empty"
+
+
 def test_notebook_problems_finds_outputs_kernels_and_long_functions(tmp_path):
     long_body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))  # def line + 10 = 11 lines
     executed = new_code_cell("print(1)", execution_count=1, outputs=[new_output("stream", name="stdout", text="1\n")])
