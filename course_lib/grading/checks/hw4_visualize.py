@@ -10,7 +10,6 @@ the size of the error and point at the idea; they never print the reference's fo
 
 from __future__ import annotations
 
-import contextlib
 import random
 
 import numpy as np
@@ -24,6 +23,7 @@ from course_lib.grading.checks.compare import (
     call_student,
     expect_close,
     grading_device,
+    one_thread,
     quiet_and_strict,
     random_tensor,
 )
@@ -62,18 +62,6 @@ HINTS = {
           "all: a map that ignored the digit would put about that share there. Use the occlusion function you "
           "are given, with the digit's own label as the target.",
 }
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny convolutions on one intra-op thread: on a busy 2-core grader, two threads made each
-    step of the synthesis 15 times slower (0.16 s instead of 2.3 s of CPU for 40 steps)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _occlusion_forbidden():
@@ -307,7 +295,7 @@ def check_maximize_activation(maximize_activation, seed: int = 0):
     -> (C, H, W) in [-1, 1]: judged by its effect. The channel's mean must beat random images by at
     least half the reference's margin, with and without the prior, and the prior (jitter, blur) must
     make the image smoother: total variation at most half of that without it."""
-    with _one_thread():
+    with one_thread():
         _check_maximize_activation(maximize_activation, seed)
 
 
@@ -464,7 +452,7 @@ def check_occlusion_experiment(ink_share, seed: int = 0):
     nothing here). The map must concentrate on the ink, by about as much as the reference's does."""
     import functools
 
-    with _one_thread():
+    with one_thread():
         for run in range(2):
             rng = random.Random(1000 * seed + run)
             channels = rng.choice([(8, 16), (6, 12)])
