@@ -197,6 +197,7 @@ def freeze(
     statistics are not parameters - see `freeze_bn`.
     Returns the names of the blocks left trainable.
     """
+    # BEGIN ANSWER hw3.Q5
     named = default_blocks(model) if blocks is None else _names_of(model, blocks)
     if not 0 <= train_last <= len(named):
         listed = ", ".join(name for name, _ in named)
@@ -209,6 +210,7 @@ def freeze(
     for _, block in trainable:
         block.requires_grad_(True)
     return [name for name, _ in trainable]
+    # END ANSWER
 
 
 def _names_of(model: nn.Module, blocks: Sequence[nn.Module]) -> list[tuple[str, nn.Module]]:
@@ -233,12 +235,14 @@ def freeze_bn(model: nn.Module) -> int:
     separately. Calling it twice adds no second hook. `unfreeze_bn` undoes it.
     Returns the number of BatchNorm layers affected.
     """
+    # BEGIN ANSWER hw3.Q5
     layers = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     for layer in layers:
         layer.training = False
         if _keep_bn_eval not in layer._forward_pre_hooks.values():
             layer.register_forward_pre_hook(_keep_bn_eval)
     return len(layers)
+    # END ANSWER
 
 
 def unfreeze_bn(model: nn.Module) -> int:
@@ -374,6 +378,7 @@ class LoRAConv2d(_LoRABase):
     """
 
     def __init__(self, base: nn.Conv2d, r: int, alpha: float | None = None):
+        # BEGIN ANSWER hw3.Q6
         if not isinstance(base, nn.Conv2d):
             raise TypeError(f"LoRAConv2d wraps an nn.Conv2d, got {type(base).__name__}; use LoRALinear for linears")
         kh, kw = base.kernel_size
@@ -394,6 +399,7 @@ class LoRAConv2d(_LoRABase):
         )
         self.lora_B = nn.Conv2d(r, base.out_channels, 1, groups=groups, bias=False, **factory)
         self.reset_lora_parameters()
+        # END ANSWER
 
     def delta_weight(self) -> torch.Tensor:
         """(alpha / r) B A as one dense conv kernel: (out, in, kh, kw), groups=1.
