@@ -1,6 +1,6 @@
 """Measure the lecture's claims and write docs/evidence.md.
 
-    python scripts/run_evidence.py                 # every claim, 5 seeds (12 min on a shared 2-core CPU)
+    python scripts/run_evidence.py                 # every claim, 5 seeds (about 15 min on a shared 2-core CPU)
     python scripts/run_evidence.py --only tta      # one claim (repeatable); the others' committed tables stay
     python scripts/run_evidence.py --render         # rebuild docs/evidence.md from the saved tables
     python scripts/run_evidence.py --fast --seeds 2 --results /tmp/ev --docs /tmp/ev   # a quick smoke run

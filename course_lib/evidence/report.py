@@ -24,6 +24,9 @@ and is **inconclusive** when they overlap. Nothing was tuned to make a claim agr
 
 Written by `scripts/run_evidence.py` (rerun one claim with `--only NAME`); the raw tables are
 `course_lib/evidence/results/<claim>.json` (`course_lib.evidence.table.load_result(name)`).
+The lecture notebooks show the same sections: each runs the claim's fast experiment live, reads the
+committed table, and prints the verdict computed from it and whether the live run agrees
+(`course_lib.evidence.lecture`).
 """
 
 
