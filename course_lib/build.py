@@ -18,7 +18,7 @@ from pathlib import Path
 
 from course_lib.autograde.course import CONFIG, export_csv, generate, generate_feedback
 from course_lib.autograde.pipeline import grade
-from course_lib.autograde.submission import Outcome
+from course_lib.autograde.submission import MANUAL_NOTE, Outcome
 from course_lib.lectures import LectureResult, build_lectures
 
 
@@ -51,7 +51,7 @@ def build_course(root: Path, out: Path, fast: bool | None = None, jobs: int | No
     say(f"homework: generating {', '.join(generate(course))}")
     say(f"grading examples/submissions with {jobs} workers")
     outcomes, _ = grade(course, root / "examples" / "submissions", jobs=jobs,
-                        progress=lambda o: say(f"  {o.assignment:24s} {o.student:18s} {o.score:g}/{o.max_score:g}"))
+                        progress=lambda o: say(f"  {o.assignment:24s} {o.student:18s} {o.score_text()}"))
     generate_feedback(course)
     feedback = out / "feedback"
     if feedback.exists():
@@ -62,6 +62,13 @@ def build_course(root: Path, out: Path, fast: bool | None = None, jobs: int | No
     return BuildReport(lectures, outcomes, grades_csv, feedback)
 
 
+def _score_cell(outcome: Outcome) -> str:
+    """"16/20", or "16/16+4?" while 4 points of written answers need manual grading."""
+    pending = outcome.needs_manual_grading
+    text = f"{outcome.score:g}/{outcome.max_score - pending:g}"
+    return f"{text}+{pending:g}?" if pending else text
+
+
 def summary_table(report: BuildReport) -> str:
     """The closing table: lectures with their run time, then grades per student and assignment."""
     lines = ["", "lecture                       seconds  status"]
@@ -69,10 +76,12 @@ def summary_table(report: BuildReport) -> str:
     students = sorted({o.student for o in report.outcomes})
     assignments = sorted({o.assignment for o in report.outcomes})
     scores = {(o.student, o.assignment): o for o in report.outcomes}
-    lines += ["", "student".ljust(18) + "".join(a.split("_")[0].rjust(8) for a in assignments)]
+    lines += ["", "student".ljust(18) + "".join(a.split("_")[0].rjust(14) for a in assignments)]
     for student in students:
         cells = [scores.get((student, a)) for a in assignments]
-        lines.append(student.ljust(18) + "".join((f"{o.score:g}/{o.max_score:g}" if o and o.graded else "-").rjust(8) for o in cells))
+        lines.append(student.ljust(18) + "".join((_score_cell(o) if o and o.graded else "-").rjust(14) for o in cells))
+    if any(o.graded and o.needs_manual_grading for o in report.outcomes):
+        lines += ["", "+N?: N points of written answers need manual grading (not counted as zero). " + MANUAL_NOTE]
     lines += ["", f"lectures: {report.lectures[0].html.parent / 'index.html' if report.lectures else '-'}",
               f"grades:   {report.grades_csv}", f"feedback: {report.feedback}/<student>/<assignment>/"]
     return "\n".join(lines)

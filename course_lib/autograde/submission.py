@@ -12,6 +12,9 @@ import nbformat
 
 from course_lib.autograde.sanitize import Sanitized
 
+MANUAL_NOTE = ("Written answers are graded by hand: the score leaves them out until a grader gives them points "
+               "in nbgrader's formgrader (`nbgrader formgrader` in the course root; see docs/grading.md).")
+
 
 @dataclass
 class Task:
@@ -52,12 +55,16 @@ class Ran:
 
 @dataclass
 class Outcome:
-    """What happened to one submission."""
+    """What happened to one submission. `score` and `max_score` are nbgrader's totals, which
+    include the answers graded by hand (`manual_max_score` points, of which
+    `needs_manual_grading` still wait for a grader and count 0 in `score`)."""
 
     student: str
     assignment: str
     score: float = 0.0
     max_score: float = 0.0
+    manual_max_score: float = 0.0
+    needs_manual_grading: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)   # test cells that lost points, with the message
@@ -67,3 +74,15 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def auto_max_score(self) -> float:
+        """The automatic part of `max_score` (without the answers graded by hand)."""
+        return self.max_score - self.manual_max_score
+
+    def score_text(self) -> str:
+        """"16/20" or, while 4 points of answers wait for a grader, "16/16 + 4 need manual grading"."""
+        pending = self.needs_manual_grading
+        if not pending:
+            return f"{self.score:g}/{self.max_score:g}"
+        return f"{self.score:g}/{self.max_score - pending:g} + {pending:g} need manual grading"

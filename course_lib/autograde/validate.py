@@ -1,4 +1,6 @@
-"""`course validate`: every solution must get full marks and every released notebook zero.
+"""`course validate`: every solution must get full marks for the automatic part and every
+released notebook zero. Answers graded by hand (written answers) have no automatic score:
+a solution's are left for manual grading, a released notebook's unanswered ones score 0.
 
 Unlike `nbgrader validate`, which exits 0 even when tests fail, this grades both versions
 of every assignment in a scratch copy of the course and reports each mismatch.
@@ -24,6 +26,7 @@ class Verdict:
     score: float
     max_score: float
     expected: float
+    manual_max_score: float = 0.0  # points of the answers graded by hand, not expected from the solution
 
     @property
     def ok(self) -> bool:
@@ -31,7 +34,7 @@ class Verdict:
 
 
 def validate(root: Path, wanted=None, jobs: int = 1, extra: dict | None = None) -> list[Verdict]:
-    """Grade the solution (expects full marks) and the released notebook (expects zero) of
+    """Grade the solution (expects the full automatic part) and the released notebook (expects zero) of
     each assignment; `extra` maps a version name to {hw: folder} of other notebooks that
     should get full marks (for example alternative correct solutions)."""
     root = Path(root).resolve()
@@ -49,5 +52,5 @@ def validate(root: Path, wanted=None, jobs: int = 1, extra: dict | None = None) 
             for hw, folder in folders.items():
                 shutil.copytree(folder, submissions / version / hw, ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
         outcomes, _ = grade(course, submissions, jobs=jobs)
-    return [Verdict(o.assignment, o.student, o.score, o.max_score, 0.0 if o.student == RELEASED else o.max_score)
-            for o in outcomes]
+    return [Verdict(o.assignment, o.student, o.score, o.max_score,
+                    0.0 if o.student == RELEASED else o.auto_max_score, o.manual_max_score) for o in outcomes]
