@@ -10,7 +10,6 @@ the error and point at the idea; they never print the reference's formula.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import random
 
@@ -26,6 +25,7 @@ from course_lib.grading.checks.compare import (
     expect_close,
     grading_device,
     grading_dtype,
+    one_thread,
     quiet_and_strict,
     random_tensor,
 )
@@ -560,17 +560,6 @@ def _accuracy(model, x, y) -> float:
         return float((model(x.to(module_device(model))).argmax(1).cpu() == y).double().mean())
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """A model this small trains fastest on one thread (and two threads on a busy machine spin)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def check_augmentation_experiment(train_with_augmentation, seed: int = 0):
     """train_with_augmentation(images, labels, augment_fn, steps, seed) -> trained SmallCNN;
     rerun on EXPERIMENT_SEEDS seeds with and without the reference shift: the mean gain in
@@ -581,7 +570,7 @@ def check_augmentation_experiment(train_with_augmentation, seed: int = 0):
         accuracy = {}
         for name, fn in (("without", None), ("with", reference_shift)):
             case = f"seed {run_seed}, {name} augmentation"
-            with quiet_and_strict(), torch.random.fork_rng(devices=[]), _one_thread():
+            with quiet_and_strict(), torch.random.fork_rng(devices=[]), one_thread():
                 model = call_student(train_with_augmentation, (x.clone(), y.clone(), fn, EXPERIMENT_STEPS, run_seed),
                                      case, "train_with_augmentation")
                 accuracy[name] = _accuracy(model, test_x, test_y)
