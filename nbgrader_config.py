@@ -7,7 +7,7 @@ assignments/<hw>/ the student versions, written by `course generate` (nbgrader's
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
-from course_lib.grading.feedback import HideTestCode
+from course_lib.autograde.feedback import HideTestCode  # light: no torch for every nbgrader command
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 

@@ -30,6 +30,7 @@ from nbgrader.preprocessors import IgnorePattern
 from traitlets.config import Config
 
 from course_lib.autograde import gradebook
+from course_lib.autograde.carry import carry_files
 from course_lib.autograde.course import CourseError, assignment_ids, db_url, generate
 from course_lib.autograde.executors.base import Executor
 from course_lib.autograde.protocol import Limits
@@ -107,15 +108,20 @@ def _failures(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def record(root: Path, url: str, config: Config, ran: Ran, outcome: Outcome) -> None:
-    """Replace the submission in the gradebook and write autograded/<student>/<hw>/."""
+    """Replace the submission in the gradebook and write autograded/<student>/<hw>/: the
+    executed notebooks and the other files stock autograde keeps (carry.py)."""
     task = ran.submission.task
     outcome.score, outcome.max_score = gradebook.record(url, config, task.student, task.assignment,
                                                         ran.submission.timestamp, ran.notebooks)
     destination = root / "autograded" / task.student / task.assignment
     if destination.exists():
         shutil.rmtree(destination)
+    if not ran.notebooks:  # nothing ran: no folder, as before (nbgrader's feedback would fail on it)
+        return
+    destination.mkdir(parents=True)
+    source = root / config.CourseDirectory.get("source_directory", "source") / task.assignment
+    outcome.notes += carry_files(task.folder, source, destination, task.assignment, config)
     for name, notebook in ran.notebooks.items():
-        destination.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, destination / f"{name}.ipynb")
 
 
