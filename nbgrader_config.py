@@ -20,6 +20,12 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # (stock collect only warns, and a student could replace another's submission).
 c.ExchangeFactory.collect = "course_lib.autograde.collect.OwnedCollect"
 
+# Late work: 1 point off per started hour after the due date in the gradebook
+# (`nbgrader db assignment add HW --duedate=...`), applied by `course grade` and
+# `nbgrader autograde`; kept apart from the score (`course export`: raw_score, late_penalty).
+c.AssignLatePenalties.plugin_class = "course_lib.autograde.late.SubMarks"
+c.SubMarks.points_per_hour = 1.0
+
 # Each cell may run for at most 120 s; a notebook that hangs is interrupted, graded, and
 # the batch goes on.
 c.Execute.timeout = 120

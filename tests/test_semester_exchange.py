@@ -22,6 +22,7 @@ what a JupyterHub provides instead).
 
 from __future__ import annotations
 
+import csv
 import datetime
 import html
 import os
@@ -272,6 +273,7 @@ def _play(s: Semester) -> None:
     s.nbgrader(teacher, "collect", "collect", HW, cwd=s.course)
     s.course_cmd("grade", "grade", "submitted/", "--jobs", "1")
     s.course_cmd("feedback", "feedback", HW)
+    s.course_cmd("export", "export", "grades.csv")
     s.nbgrader(teacher, "release_feedback", "release_feedback", HW, cwd=s.course)
     for role, student in s.students.items():
         s.nbgrader(student, f"fetch_feedback:{role}", "fetch_feedback", HW)
@@ -310,22 +312,43 @@ def test_release_fetch_submit_collect_grade(semester):
         assert (folder / "timestamp.txt").is_file(), f"{role}'s submission has no timestamp.txt"
 
 
-def _scores(semester) -> dict[str, tuple[float, float]]:
+def _scores(semester) -> dict[str, tuple[float, float, float, float]]:
+    """student -> (score, max_score, seconds late, late penalty)."""
     with Gradebook(f"sqlite:///{semester.course / 'gradebook.db'}", COURSE_ID) as gradebook:
-        return {sub.student.id: (float(sub.score), float(sub.max_score), float(sub.total_seconds_late))
+        return {sub.student.id: (float(sub.score), float(sub.max_score), float(sub.total_seconds_late),
+                                 float(sub.late_submission_penalty))
                 for sub in gradebook.assignment_submissions(HW)}
 
 
+def _automatic_points(semester, student: str) -> tuple[float, float]:
+    """(score, max) of the cells graded automatically (written answers wait for a grader)."""
+    with Gradebook(f"sqlite:///{semester.course / 'gradebook.db'}", COURSE_ID) as gradebook:
+        grades = [g for nb in gradebook.find_submission(HW, student).notebooks for g in nb.grades
+                  if not g.needs_manual_grade and g.manual_score is None]
+        return sum(g.score for g in grades), sum(g.max_score for g in grades)
+
+
 def test_grades_follow_the_answers_and_lateness(semester):
-    """Right and late (right answers) get full marks before any penalty, the mistakes fewer;
-    only the late submission is late against the gradebook's due date."""
+    """Right and late (right answers) get every automatic point before any penalty, the
+    mistakes fewer; only the late submission is late against the gradebook's due date, and
+    it loses the configured penalty (nbgrader_config.py: SubMarks, 1 point per started
+    hour), which `course export` shows."""
     semester.check("set_due_date")
     scores = _scores(semester)
     right, mistake, late = (scores[semester.students[r].name] for r in ("right", "mistake", "late"))
-    assert right[0] == right[1] == 10, scores
-    assert mistake[0] < mistake[1], scores
-    assert right[2] == mistake[2] == 0, scores
+    for role in ("right", "late"):
+        got, most = _automatic_points(semester, semester.students[role].name)
+        assert got == most > 0, f"{role}: {got}/{most} automatic points"
+    assert right[0] == late[0] and mistake[0] < right[0], scores
+    assert right[2] == mistake[2] == 0 and right[3] == mistake[3] == 0, scores
     assert late[2] > 0, f"the late submission is not late in the gradebook (due {semester.due}): {scores}"
+    assert late[3] == 1, f"a few seconds late costs 1 point: {scores}"
+    semester.check("export")
+    with open(semester.course / "grades.csv", newline="") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    exported = rows[semester.students["late"].name]
+    assert (exported["raw_score"], exported["late_penalty"], exported["score"]) == \
+        (f"{late[0]:g}", "1", f"{late[0] - 1:g}"), exported
 
 
 def test_students_cannot_reach_each_other(semester):

@@ -88,16 +88,19 @@ def output_tail(result: subprocess.CompletedProcess, lines: int = 30) -> str:
 
 
 def export_csv(root: Path, path: Path) -> int:
-    """One row per student and assignment: score, max, percent and each test cell's score."""
+    """One row per student and assignment: the score after the late penalty, max, percent,
+    the raw score, the penalty, how late, and each test cell's score."""
     scores = read_scores(db_url(root))
     cell_columns = sorted({f"{s.assignment}:{name}" for s in scores for name in s.cell_scores()})
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "assignment", "score", "max_score", "percent", *cell_columns])
+        writer.writerow(["student", "assignment", "score", "max_score", "percent", "raw_score", "late_penalty",
+                         "seconds_late", *cell_columns])
         for s in scores:
             cells = {f"{s.assignment}:{k}": v for k, v in s.cell_scores().items()}
-            percent = 100 * s.score / s.max_score if s.max_score else 0.0
-            writer.writerow([s.student, s.assignment, f"{s.score:g}", f"{s.max_score:g}", f"{percent:.1f}",
+            percent = 100 * s.final_score / s.max_score if s.max_score else 0.0
+            writer.writerow([s.student, s.assignment, f"{s.final_score:g}", f"{s.max_score:g}", f"{percent:.1f}",
+                             f"{s.score:g}", f"{s.late_penalty:g}", f"{s.seconds_late:.0f}",
                              *(f"{cells[c]:g}" if c in cells else "" for c in cell_columns)])
     return len(scores)
 

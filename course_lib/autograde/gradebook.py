@@ -2,8 +2,11 @@
 through `record`, and the reads the other commands need.
 
 `record` replaces a submission's entry: the old one is removed, the new one added, each
-executed notebook scored with nbgrader's own `SaveAutoGrades`, and any test cell still
-without a score (a notebook that was missing or could not run) gets 0.
+executed notebook scored with nbgrader's own `SaveAutoGrades`, any test cell still
+without a score (a notebook that was missing or could not run) gets 0, and a submission
+whose timestamp is after the assignment's due date gets the late penalty of the
+`AssignLatePenalties.plugin_class` nbgrader_config.py names (kept apart from the score, as
+nbgrader does).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from datetime import datetime
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import SaveAutoGrades
+from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from traitlets.config import Config
 
 COURSE_ID = "dl-course"
@@ -34,6 +37,12 @@ class SubmissionScore:
     score: float
     max_score: float
     cells: tuple[CellScore, ...]
+    late_penalty: float = 0.0  # points off the score (the configured LateSubmissionPlugin)
+    seconds_late: float = 0.0
+
+    @property
+    def final_score(self) -> float:
+        return self.score - self.late_penalty
 
     def cell_scores(self) -> dict[str, float]:
         return {f"{c.notebook}/{c.cell}": c.score for c in self.cells}
@@ -51,7 +60,9 @@ def read_scores(url: str, assignment: str | None = None) -> list[SubmissionScore
                     for nb in submission.notebooks for grade in sorted(nb.grades, key=lambda g: g.name)
                 )
                 out.append(SubmissionScore(submission.student.id, hw.name, float(submission.score),
-                                           float(submission.max_score), cells))
+                                           float(submission.max_score), cells,
+                                           float(submission.late_submission_penalty),
+                                           float(submission.total_seconds_late)))
     return sorted(out, key=lambda s: (s.assignment, s.student))
 
 
@@ -84,11 +95,15 @@ def record(url: str, config: Config, student: str, assignment: str, timestamp: d
         except MissingEntry:
             pass
         gradebook.add_submission(assignment, student, **({"timestamp": timestamp} if timestamp else {}))
+    resources = {name: {"nbgrader": {"db_url": url, "assignment": assignment, "notebook": name, "student": student}}
+                 for name in notebooks}
     for name, notebook in notebooks.items():
-        resources = {"nbgrader": {"db_url": url, "assignment": assignment, "notebook": name, "student": student}}
-        SaveAutoGrades(config=config).preprocess(notebook, resources)
+        SaveAutoGrades(config=config).preprocess(notebook, resources[name])
     with Gradebook(url, COURSE_ID) as gradebook:
-        return _zero_unscored(gradebook, assignment, student)
+        score = _zero_unscored(gradebook, assignment, student)
+    for name, notebook in notebooks.items():  # the configured LateSubmissionPlugin, on the final scores
+        AssignLatePenalties(config=config).preprocess(notebook, resources[name])
+    return score
 
 
 def _zero_unscored(gradebook: Gradebook, assignment: str, student: str) -> tuple[float, float]:
