@@ -6,7 +6,8 @@
     course grade DIR [--jobs N]  autograde DIR/<student>/<hw>/*.ipynb into gradebook.db
          [--executor dask --scheduler ADDRESS]   ... on a Dask cluster
     course feedback [HW ...]     HTML feedback for graded submissions, in feedback/
-    course export FILE.csv       one row per student and assignment
+    course export FILE.csv       one row per student and assignment (score after the late penalty)
+         --format canvas --roster ROSTER.csv    ... as Canvas's gradebook import
     course check NOTEBOOK        a student runs the visible tests of their notebook
     course summary MODEL         per-layer table of a torchvision model
     course example               the slides' worked example: conv layer vs fully connected
@@ -123,10 +124,32 @@ def _feedback(args) -> int:
 
 
 def _export(args) -> int:
+    if args.format == "canvas":
+        return _export_canvas(args)
+    if args.roster:
+        raise SystemExit("course export: --roster is for --format canvas")
     from course_lib.autograde.course import export_csv
 
     rows = export_csv(_root(args), Path(args.path))
     print(f"wrote {rows} rows to {args.path}")
+    return 0
+
+
+def _export_canvas(args) -> int:
+    """Exit 1 when a graded student is not in the roster (their row cannot be imported)."""
+    from course_lib.autograde.canvas import export_canvas
+    from course_lib.autograde.course import db_url
+
+    if not args.roster:
+        raise SystemExit("course export --format canvas needs --roster ROSTER.csv (Canvas: Grades > Export)")
+    report = export_canvas(db_url(_root(args)), Path(args.roster), Path(args.path))
+    print(f"wrote {report.rows} students to {args.path} (Canvas: Grades > Import)")
+    if report.without_grades:
+        print(f"no grade yet for {len(report.without_grades)} roster students: {', '.join(report.without_grades)}")
+    if report.not_in_roster:
+        print(f"NOT IN THE ROSTER (rows with empty Canvas ids; add them to {args.roster} or its nbgrader_id "
+              f"column): {', '.join(report.not_in_roster)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -169,6 +192,10 @@ def parser() -> argparse.ArgumentParser:
     grade.set_defaults(run=_grade)
     export = commands.add_parser("export", help="write grades as CSV")
     export.add_argument("path", help="the CSV file to write, e.g. grades.csv")
+    export.add_argument("--format", choices=("csv", "canvas"), default="csv",
+                        help="csv: one row per student and assignment (default); canvas: Canvas's gradebook import")
+    export.add_argument("--roster", help="for --format canvas: Canvas's gradebook export (Student, ID, SIS User ID, "
+                                         "SIS Login ID, Section; nbgrader ids matched with SIS Login ID or nbgrader_id)")
     export.set_defaults(run=_export)
     check = commands.add_parser("check", help="run the visible tests of your notebook")
     check.add_argument("notebook")
