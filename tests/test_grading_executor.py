@@ -88,3 +88,32 @@ def test_course_grade_dask_without_a_scheduler_is_a_clear_error(tmp_path, capsys
     root = Path(__file__).resolve().parents[1]
     assert cli.main(["grade", str(tmp_path), "--executor", "dask", "--root", str(root)]) == 2
     assert "--executor dask needs --scheduler ADDRESS" in capsys.readouterr().err
+
+
+def _manual_outcomes():
+    from course_lib.autograde.submission import Outcome
+
+    waiting = Outcome("ann", "hw2_bn_dropout_init", score=16, max_score=20, manual_max_score=4, needs_manual_grading=4)
+    graded = Outcome("bob", "hw2_bn_dropout_init", score=18, max_score=20, manual_max_score=4)
+    return waiting, graded
+
+
+def test_written_answers_waiting_for_a_grader_are_shown_as_such_not_as_zero():
+    waiting, graded = _manual_outcomes()
+    assert waiting.score_text() == "16/16 + 4 need manual grading" and waiting.auto_max_score == 16
+    assert graded.score_text() == "18/20"
+    table = pipeline.summary_table([waiting, graded])
+    ann, bob = table.splitlines()[1:3]
+    assert "16/16" in ann and "4 points need manual grading" in ann
+    assert "18/20" in bob and "manual" not in bob
+    assert "formgrader" in table
+
+
+def test_the_build_summary_shows_the_manual_part_apart():
+    from course_lib.build import BuildReport, summary_table
+
+    waiting, graded = _manual_outcomes()
+    text = summary_table(BuildReport([], [waiting, graded], Path("grades.csv"), Path("feedback")))
+    rows = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.split()[:1] in (["ann"], ["bob"])}
+    assert rows == {"ann": "16/16+4?", "bob": "18/20"}
+    assert "need manual grading" in text

@@ -87,21 +87,28 @@ def output_tail(result: subprocess.CompletedProcess, lines: int = 30) -> str:
     return "\n".join((result.stdout + result.stderr).splitlines()[-lines:])
 
 
+# the raw score split: the automatic part, the part graded by hand, and the points still waiting for a grader
+SPLIT_COLUMNS = ("auto_score", "auto_max_score", "manual_score", "manual_max_score", "needs_manual_grading")
+
+
 def export_csv(root: Path, path: Path) -> int:
     """One row per student and assignment: the score after the late penalty, max, percent,
-    the raw score, the penalty, how late, and each test cell's score."""
+    the raw score, the penalty, how late, the raw score split into its automatic part and the
+    part graded by hand (SPLIT_COLUMNS), and each graded cell's score (empty while it waits for
+    a grader)."""
     scores = read_scores(db_url(root))
     cell_columns = sorted({f"{s.assignment}:{name}" for s in scores for name in s.cell_scores()})
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "assignment", "score", "max_score", "percent", "raw_score", "late_penalty",
-                         "seconds_late", *cell_columns])
+                         "seconds_late", *SPLIT_COLUMNS, *cell_columns])
         for s in scores:
-            cells = {f"{s.assignment}:{k}": v for k, v in s.cell_scores().items()}
+            cells = {f"{s.assignment}:{c.notebook}/{c.cell}": "" if c.pending else f"{c.score:g}" for c in s.cells}
             percent = 100 * s.final_score / s.max_score if s.max_score else 0.0
             writer.writerow([s.student, s.assignment, f"{s.final_score:g}", f"{s.max_score:g}", f"{percent:.1f}",
                              f"{s.score:g}", f"{s.late_penalty:g}", f"{s.seconds_late:.0f}",
-                             *(f"{cells[c]:g}" if c in cells else "" for c in cell_columns)])
+                             *(f"{getattr(s, name):g}" for name in SPLIT_COLUMNS),
+                             *(cells.get(c, "") for c in cell_columns)])
     return len(scores)
 
 

@@ -7,6 +7,12 @@ without a score (a notebook that was missing or could not run) gets 0, and a sub
 whose timestamp is after the assignment's due date gets the late penalty of the
 `AssignLatePenalties.plugin_class` nbgrader_config.py names (kept apart from the score, as
 nbgrader does).
+
+Answers graded by hand (nbgrader's "manually graded answer": a cell that is both a
+solution and graded, such as a written answer in markdown) are left as nbgrader leaves
+them: an answer the student did not change scores 0, an answered one has no score and
+needs manual grading (formgrader) until a grader gives it one. `SubmissionScore` keeps
+their points apart from the automatic part.
 """
 
 from __future__ import annotations
@@ -24,10 +30,15 @@ COURSE_ID = "dl-course"
 
 @dataclass(frozen=True)
 class CellScore:
+    """One graded cell: `score` is nbgrader's (the manual score if any, else the automatic
+    one, else 0); `manual` marks an answer graded by hand, `pending` one still to grade."""
+
     notebook: str
     cell: str
     score: float
     max_score: float
+    manual: bool = False
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,28 @@ class SubmissionScore:
     def cell_scores(self) -> dict[str, float]:
         return {f"{c.notebook}/{c.cell}": c.score for c in self.cells}
 
+    @property
+    def auto_score(self) -> float:
+        return sum(c.score for c in self.cells if not c.manual)
+
+    @property
+    def auto_max_score(self) -> float:
+        return sum(c.max_score for c in self.cells if not c.manual)
+
+    @property
+    def manual_score(self) -> float:
+        """Points given so far to the answers graded by hand."""
+        return sum(c.score for c in self.cells if c.manual and not c.pending)
+
+    @property
+    def manual_max_score(self) -> float:
+        return sum(c.max_score for c in self.cells if c.manual)
+
+    @property
+    def needs_manual_grading(self) -> float:
+        """The points of the answers still waiting for a grader (0 in `score` meanwhile)."""
+        return sum(c.max_score for c in self.cells if c.pending)
+
 
 def read_scores(url: str, assignment: str | None = None) -> list[SubmissionScore]:
     """Every submission in a gradebook, with its per-cell auto scores."""
@@ -54,16 +87,28 @@ def read_scores(url: str, assignment: str | None = None) -> list[SubmissionScore
     with Gradebook(url, COURSE_ID) as gradebook:
         assignments = [gradebook.find_assignment(assignment)] if assignment else gradebook.assignments
         for hw in assignments:
-            for submission in gradebook.assignment_submissions(hw.name):
-                cells = tuple(
-                    CellScore(nb.name, grade.name, float(grade.score), float(grade.max_score))
-                    for nb in submission.notebooks for grade in sorted(nb.grades, key=lambda g: g.name)
-                )
-                out.append(SubmissionScore(submission.student.id, hw.name, float(submission.score),
-                                           float(submission.max_score), cells,
-                                           float(submission.late_submission_penalty),
-                                           float(submission.total_seconds_late)))
+            out += [_submission_score(submission) for submission in gradebook.assignment_submissions(hw.name)]
     return sorted(out, key=lambda s: (s.assignment, s.student))
+
+
+def _submission_score(submission) -> SubmissionScore:
+    cells = tuple(_cell_score(nb, grade, manual_cells(nb.notebook))
+                  for nb in submission.notebooks for grade in sorted(nb.grades, key=lambda g: g.name))
+    return SubmissionScore(submission.student.id, submission.assignment.name, float(submission.score),
+                           float(submission.max_score), cells, float(submission.late_submission_penalty),
+                           float(submission.total_seconds_late))
+
+
+def _cell_score(notebook, grade, manual: set[str]) -> CellScore:
+    by_hand = grade.name in manual
+    pending = by_hand and grade.auto_score is None and grade.manual_score is None
+    return CellScore(notebook.name, grade.name, float(grade.score), float(grade.max_score), by_hand, pending)
+
+
+def manual_cells(notebook) -> set[str]:
+    """The grade_ids of a source notebook's answers graded by hand: cells that are both
+    graded and a solution (nbgrader's "manually graded answer", e.g. a written answer)."""
+    return {cell.name for cell in notebook.grade_cells} & {cell.name for cell in notebook.solution_cells}
 
 
 def missing_assignments(url: str, assignments: list[str]) -> list[str]:
@@ -85,9 +130,9 @@ def expected_notebooks(url: str, assignments: list[str]) -> dict[str, list[str]]
 
 
 def record(url: str, config: Config, student: str, assignment: str, timestamp: datetime | None,
-           notebooks: dict[str, nbformat.NotebookNode]) -> tuple[float, float]:
+           notebooks: dict[str, nbformat.NotebookNode]) -> SubmissionScore:
     """Replace the student's submission of `assignment` with these executed notebooks,
-    scored by nbgrader's rules; returns the submission's (score, max_score)."""
+    scored by nbgrader's rules; returns the submission's scores."""
     with Gradebook(url, COURSE_ID) as gradebook:
         gradebook.update_or_create_student(student)
         try:
@@ -100,20 +145,21 @@ def record(url: str, config: Config, student: str, assignment: str, timestamp: d
     for name, notebook in notebooks.items():
         SaveAutoGrades(config=config).preprocess(notebook, resources[name])
     with Gradebook(url, COURSE_ID) as gradebook:
-        score = _zero_unscored(gradebook, assignment, student)
+        _zero_unscored(gradebook, assignment, student, set(notebooks))
     for name, notebook in notebooks.items():  # the configured LateSubmissionPlugin, on the final scores
         AssignLatePenalties(config=config).preprocess(notebook, resources[name])
-    return score
+    with Gradebook(url, COURSE_ID) as gradebook:
+        return _submission_score(gradebook.find_submission(assignment, student))
 
 
-def _zero_unscored(gradebook: Gradebook, assignment: str, student: str) -> tuple[float, float]:
-    """Score 0 for every test cell of a submission that has no score yet; commit; return
-    the submission's (score, max_score)."""
+def _zero_unscored(gradebook: Gradebook, assignment: str, student: str, scored: set[str]) -> None:
+    """Score 0 for every cell of a submission that has no score yet (its notebook was missing
+    or could not run), except the answers graded by hand in the `scored` notebooks: nbgrader
+    left an answered one to the grader (no score, needs_manual_grade); commit."""
     submission = gradebook.find_submission(assignment, student)
     for notebook in submission.notebooks:
+        manual = manual_cells(notebook.notebook) if notebook.name in scored else set()
         for grade in notebook.grades:
-            if grade.auto_score is None and grade.manual_score is None:
+            if grade.auto_score is None and grade.manual_score is None and grade.name not in manual:
                 grade.auto_score, grade.needs_manual_grade = 0.0, False
     gradebook.db.commit()
-    submission = gradebook.find_submission(assignment, student)
-    return float(submission.score), float(submission.max_score)

@@ -35,7 +35,7 @@ from course_lib.autograde.course import CourseError, assignment_ids, db_url, gen
 from course_lib.autograde.executors.base import Executor
 from course_lib.autograde.protocol import Limits
 from course_lib.autograde.sanitize import Sanitized, load_config, sanitize
-from course_lib.autograde.submission import Outcome, Prepared, Ran, Task
+from course_lib.autograde.submission import MANUAL_NOTE, Outcome, Prepared, Ran, Task
 
 EXECUTORS = ("sandbox", "dask", "nbgrader")
 
@@ -111,8 +111,9 @@ def record(root: Path, url: str, config: Config, ran: Ran, outcome: Outcome) -> 
     """Replace the submission in the gradebook and write autograded/<student>/<hw>/: the
     executed notebooks and the other files stock autograde keeps (carry.py)."""
     task = ran.submission.task
-    outcome.score, outcome.max_score = gradebook.record(url, config, task.student, task.assignment,
-                                                        ran.submission.timestamp, ran.notebooks)
+    scores = gradebook.record(url, config, task.student, task.assignment, ran.submission.timestamp, ran.notebooks)
+    outcome.score, outcome.max_score = scores.score, scores.max_score
+    outcome.manual_max_score, outcome.needs_manual_grading = scores.manual_max_score, scores.needs_manual_grading
     destination = root / "autograded" / task.student / task.assignment
     if destination.exists():
         shutil.rmtree(destination)
@@ -134,7 +135,7 @@ def not_graded(prepared: Prepared, reason: str) -> Outcome:
 def write_log(root: Path, outcome: Outcome, mode: str, ran: Ran) -> None:
     logs = root / "logs" / outcome.assignment
     logs.mkdir(parents=True, exist_ok=True)
-    result = f"score {outcome.score:g} / {outcome.max_score:g}" if outcome.graded else "NOT GRADED"
+    result = f"score {outcome.score_text()}" if outcome.graded else "NOT GRADED"
     lines = [f"student {outcome.student}, assignment {outcome.assignment}", mode,
              f"{result} in {outcome.seconds:.2f} s", *ran.log]
     lines += [f"repaired: {n}" for n in outcome.notes]
@@ -244,7 +245,10 @@ def summary_table(outcomes: list[Outcome], skipped: list[str] = ()) -> str:
     rows = [f"{'student':<20} {'assignment':<22} {'score':>11} {'seconds':>8}  status"]
     for o in outcomes:
         status = "ok" if o.ok else "PROBLEM" if o.graded else "NOT GRADED"
-        score_text = f"{o.score:>5g}/{o.max_score:<5g}" if o.graded else f"{'-':>5} {'':<5}"
+        if o.graded and o.needs_manual_grading:
+            status += f", {o.needs_manual_grading:g} points need manual grading"
+        shown = o.max_score - o.needs_manual_grading  # the points graded so far
+        score_text = f"{o.score:>5g}/{shown:<5g}" if o.graded else f"{'-':>5} {'':<5}"
         rows.append(f"{o.student:<20} {o.assignment:<22} {score_text} {o.seconds:>8.1f}  {status}")
     reasons = [(o, p) for o in outcomes for p in o.problems]
     if reasons:
@@ -256,4 +260,6 @@ def summary_table(outcomes: list[Outcome], skipped: list[str] = ()) -> str:
         rows += [f"  {o.student}/{o.assignment}: {f}" for o, f in failures]
     if skipped:
         rows += ["", "Skipped:"] + [f"  {s}" for s in skipped]
+    if any(o.graded and o.needs_manual_grading for o in outcomes):
+        rows += ["", MANUAL_NOTE]
     return "\n".join(rows)
