@@ -97,7 +97,8 @@ def test_run_table_gathers_tidy_records_with_the_setup():
     assert table.values("a", "accuracy") == pytest.approx([0.9, 0.91, 0.92])  # in seed order
     assert table.setup["size"] == 3 and table.setup["seeds"] == [2, 0, 1]
     summary = table.summary()
-    assert [(row["condition"], row["metric"], row["n"]) for row in summary] == [("a", "accuracy", 3), ("b", "accuracy", 3)]
+    cells = [(row["condition"], row["metric"], row["n"]) for row in summary]
+    assert cells == [("a", "accuracy", 3), ("b", "accuracy", 3)]
     assert set(summary[0]) == {"condition", "metric", "mean", "low", "high", "n"}
 
 

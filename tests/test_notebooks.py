@@ -40,7 +40,8 @@ KEY_OUTPUTS = {
                              "razavian: full-run verdict", "The live run"],
     "04_training_tricks": ["classic", "inverted", "He init keeps", "max |logits in batch A - logits in batch B|",
                            "The live run"] + [f"{name}: full-run verdict" for name in (
-                               "augmentation", "tta", "init_gradients", "batchnorm", "dropout", "label_noise", "optimizers")],
+                               "augmentation", "tta", "init_gradients", "batchnorm", "dropout", "label_noise",
+                               "optimizers")],
 }
 FAST_BUDGET_S = 60 * 3  # generous: fast mode targets 60 s on a 2-core CPU shared with other work
 

@@ -57,7 +57,8 @@ def run(seeds=range(5), fast: bool = False, device=None) -> EvidenceTable:
             train_loss, train_accuracy = score(model, x, y)
             test_loss, test_accuracy = score(model, split.test_x, split.test_y)
             for metric, value in (("train_accuracy", train_accuracy), ("test_accuracy", test_accuracy),
-                                  ("accuracy_gap", train_accuracy - test_accuracy), ("loss_gap", test_loss - train_loss)):
+                                  ("accuracy_gap", train_accuracy - test_accuracy),
+                                  ("loss_gap", test_loss - train_loss)):
                 records.append(Record(condition(p), seed, metric, value))
         return records
 

@@ -86,7 +86,8 @@ def run(seeds=range(5), fast: bool = False, device=None) -> EvidenceTable:
 
 def comparisons(table: EvidenceTable) -> list[Comparison]:
     return [Comparison("parameters: 7x7 above the 3x3 stack", ("1 x 7x7", "parameters"), ("3 x 3x3", "parameters")),
-            Comparison("test accuracy: 3x3 stack above 7x7", ("3 x 3x3", "test_accuracy"), ("1 x 7x7", "test_accuracy"))]
+            Comparison("test accuracy: 3x3 stack above 7x7", ("3 x 3x3", "test_accuracy"),
+                       ("1 x 7x7", "test_accuracy"))]
 
 
 def table_metrics(table: EvidenceTable) -> list[str]:

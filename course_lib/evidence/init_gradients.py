@@ -81,9 +81,12 @@ def comparisons(table: EvidenceTable) -> list[Comparison]:
     return [
         Comparison("test accuracy: He above zero init (W = 0 fails)",
                    ("kaiming_normal", "test_accuracy"), ("zero", "test_accuracy")),
-        Comparison("test accuracy: He above N(0, 0.01^2)", ("kaiming_normal", "test_accuracy"), ("normal", "test_accuracy")),
-        Comparison("gradient norm at layer 1: He above Xavier", ("kaiming_normal", "grad_fc1"), ("xavier_normal", "grad_fc1")),
-        Comparison("gradient norm at layer 1: Xavier above N(0, 0.01^2)", ("xavier_normal", "grad_fc1"), ("normal", "grad_fc1")),
+        Comparison("test accuracy: He above N(0, 0.01^2)",
+                   ("kaiming_normal", "test_accuracy"), ("normal", "test_accuracy")),
+        Comparison("gradient norm at layer 1: He above Xavier",
+                   ("kaiming_normal", "grad_fc1"), ("xavier_normal", "grad_fc1")),
+        Comparison("gradient norm at layer 1: Xavier above N(0, 0.01^2)",
+                   ("xavier_normal", "grad_fc1"), ("normal", "grad_fc1")),
     ]
 
 

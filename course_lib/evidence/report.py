@@ -85,7 +85,8 @@ def section(number: int, module, table: EvidenceTable, image: str) -> str:
 def document(sections: list[str], tables: list[EvidenceTable]) -> str:
     """The whole page: the introduction, the total run time of `tables`, then the sections."""
     minutes = sum(t.seconds for t in tables) / 60
-    total = f"\nThe {len(tables)} claims' runs took {minutes:.1f} minutes of wall time in all (each section says when and where).\n"
+    total = (f"\nThe {len(tables)} claims' runs took {minutes:.1f} minutes of wall time in all "
+             "(each section says when and where).\n")
     return INTRO + total + "\n" + "\n\n".join(sections) + "\n"
 
 

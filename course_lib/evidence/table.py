@@ -70,8 +70,8 @@ class EvidenceTable:
             for condition in self.conditions():
                 if any(r.condition == condition and r.metric == metric for r in self.records):
                     ci = self.interval(condition, metric)
-                    rows.append({"condition": condition, "metric": metric, "mean": ci.mean, "low": ci.low, "high": ci.high,
-                                 "n": ci.n})
+                    rows.append({"condition": condition, "metric": metric, "mean": ci.mean, "low": ci.low,
+                                 "high": ci.high, "n": ci.n})
         return rows
 
     def to_json(self) -> str:

@@ -62,7 +62,8 @@ def run(seeds=range(5), fast: bool = False, device=None) -> EvidenceTable:
             x, y = as_tensors(course_data.small_subset(parts[part], s.per_class, seed))
             for name, features in representations(backbone, x).items():
                 points = tsne(features, seed=seed, pca_components=50, max_iter=s.max_iter)
-                for metric, value in (("knn_space", knn_accuracy(features, y, K)), ("knn_map", knn_accuracy(points, y, K)),
+                for metric, value in (("knn_space", knn_accuracy(features, y, K)),
+                                      ("knn_map", knn_accuracy(points, y, K)),
                                       ("trustworthiness", trustworthiness(features, points, K))):
                     records.append(Record(condition(split, name), seed, metric, value))
         return records
@@ -83,7 +84,8 @@ def table_metrics(table: EvidenceTable) -> list[str]:
 def plot(table: EvidenceTable):
     """5-NN accuracy in the map and trustworthiness, pixels against codes, per split."""
     fig, axes = plotting.figure(ncols=2)
-    for ax, metric, label in zip(axes, ("knn_map", "trustworthiness"), ("5-NN accuracy in the 2-D map", "trustworthiness")):
+    labels = ("5-NN accuracy in the 2-D map", "trustworthiness")
+    for ax, metric, label in zip(axes, ("knn_map", "trustworthiness"), labels):
         for representation, offset in zip(REPRESENTATIONS, (-0.1, 0.1)):
             plotting.interval_points(ax, table, [condition(split, representation) for split in SPLITS], metric,
                                      list(SPLITS), offset=offset, label=representation)
