@@ -3,6 +3,8 @@ generated, the shipped sample submissions graded, grades as CSV and HTML feedbac
 
 Everything is written under `build/`:
 
+    build/index.html                              the course home page (home.py), linking all below
+    build/homework/<hw>.ipynb, build/data/        the released notebooks, the data's terms
     build/lectures/index.html, <notebook>.html   the executed lecture notebooks
     build/course/                                 a scratch nbgrader course (gradebook, autograded/)
     build/grades.csv                              one row per sample student and assignment
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from course_lib.autograde.course import CONFIG, export_csv, generate, generate_feedback
 from course_lib.autograde.pipeline import grade
+from course_lib.home import Homework, Lecture, home_page
 from course_lib.autograde.submission import MANUAL_NOTE, Outcome
 from course_lib.lectures import LectureResult, build_lectures
 
@@ -59,7 +62,48 @@ def build_course(root: Path, out: Path, fast: bool | None = None, jobs: int | No
     shutil.copytree(course / "feedback", feedback)
     grades_csv = out / "grades.csv"
     export_csv(course, grades_csv)
-    return BuildReport(lectures, outcomes, grades_csv, feedback)
+    report = BuildReport(lectures, outcomes, grades_csv, feedback)
+    say(f"home page: {write_home(root, out, course, report)}")
+    return report
+
+
+def _released(root: Path, course: Path, out: Path) -> list[Homework]:
+    """Each generated homework's notebook copied to out/homework/, with its points and due
+    date from the course's gradebook."""
+    from nbgrader.api import Gradebook
+
+    from course_lib.autograde.course import db_url
+    from course_lib.autograde.gradebook import COURSE_ID
+
+    (out / "homework").mkdir(parents=True, exist_ok=True)
+    homework = []
+    with Gradebook(db_url(course), COURSE_ID) as gradebook:
+        for hw in gradebook.assignments:
+            for notebook in sorted((course / "assignments" / hw.name).glob("*.ipynb")):
+                shutil.copy(notebook, out / "homework" / notebook.name)
+                due = hw.duedate.strftime("%Y-%m-%d %H:%M UTC") if hw.duedate else None
+                homework.append(Homework(hw.name, float(hw.max_score), due, f"homework/{notebook.name}"))
+    return homework
+
+
+def write_home(root: Path, out: Path, course: Path, report: BuildReport) -> Path:
+    """build/index.html: lectures, homework, data and the sample grades (home.py)."""
+    lectures = [Lecture(r.title or r.name, r.description, f"lectures/{r.html.name}", r.seconds, r.figures, r.ok)
+                for r in report.lectures if r.html]
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "course_lib" / "assets" / "mnist" / "README.md", out / "data" / "mnist-README.md")
+    assignments = sorted({o.assignment for o in report.outcomes})
+    grades: dict[str, dict[str, str]] = {}
+    for o in report.outcomes:
+        grades.setdefault(o.student, {})[o.assignment] = _score_cell(o) if o.graded else "not graded"
+    links = {"grades.csv": "grades.csv", "lecture index": "lectures/index.html"}
+    links.update({f"feedback {page.parent.parent.name} {page.parent.name}": page.relative_to(out).as_posix()
+                  for page in sorted((out / "feedback").glob("*/*/*.html"))})
+    page = home_page("Deep learning: CNNs", lectures, _released(root, course, out), assignments,
+                     dict(sorted(grades.items())), links, "Built by `make course`: every lecture executed, "
+                     "the homework generated, the sample submissions graded.")
+    (out / "index.html").write_text(page, encoding="utf-8")
+    return out / "index.html"
 
 
 def _score_cell(outcome: Outcome) -> str:

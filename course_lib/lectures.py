@@ -5,7 +5,8 @@
   `fast=True` sets `COURSE_FAST=1` in the kernel's environment: notebooks read it to
   shrink epochs and data, never to take another code path.
 * `build_lectures(notebooks_dir, out_dir)` executes every `*.ipynb` in a folder, writes
-  `out_dir/<name>.html` (nbconvert's `HTMLExporter`) and `out_dir/index.html`, which
+  `out_dir/<name>.html` (nbconvert's `HTMLExporter`, without the scripts its template
+  loads from a CDN, so that pages work offline) and `out_dir/index.html`, which
   links each page with the notebook's first heading, its first line of description and
   its run time. A failing notebook still gets its page (with the traceback where it
   stopped); `LectureBuildError` then names every notebook that failed and the cell.
@@ -25,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import nbformat
 
 FAST_ENV = "COURSE_FAST"
@@ -35,6 +37,15 @@ DEFAULT_CELL_TIMEOUT = 600
 KERNEL_NAME = "python3"
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in IPython tracebacks
+# Lecture pages work offline: nbconvert's lab template without the scripts it loads from a
+# CDN (RequireJS, for widgets; MathJax; Mermaid). The lectures have neither widgets nor
+# LaTeX nor Mermaid diagrams; figures are embedded as data.
+_OFFLINE_TEMPLATE = "offline.html.j2"
+_OFFLINE = jinja2.DictLoader({_OFFLINE_TEMPLATE: (
+    "{%- extends 'lab/index.html.j2' -%}\n"
+    "{%- block html_head_js_requirejs -%}{%- endblock -%}\n"
+    "{%- block html_head_js_mathjax -%}{%- endblock -%}\n"
+    "{%- block html_head_js_mermaidjs -%}{%- endblock -%}\n")})
 
 
 class LectureBuildError(RuntimeError):
@@ -53,7 +64,7 @@ class LectureResult:
     html: the page written (None if none was written); title and description: the
     notebook's first heading and the first line of text after it; errors: what went wrong
     (empty when the notebook ran cleanly); failed_cell: the index in `nb.cells` of the
-    cell that failed, or None.
+    cell that failed, or None; figures: how many images its outputs show.
     """
 
     name: str
@@ -63,6 +74,7 @@ class LectureResult:
     description: str = ""
     errors: list[str] = field(default_factory=list)
     failed_cell: int | None = None
+    figures: int = 0  # image outputs in the executed notebook
 
     @property
     def ok(self) -> bool:
@@ -86,6 +98,24 @@ def kernel_env(fast: bool) -> dict[str, str]:
     return env
 
 
+def kernel_config():
+    """The kernel manager talks to the kernel over Unix sockets (IPC), not unencrypted TCP
+    (over TCP ipykernel warns, rightly, for every notebook). The sockets live in Jupyter's
+    private runtime folder under a fresh name (a relative name would resolve against the
+    kernel's working folder on one side and ours on the other)."""
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+    from traitlets.config import Config
+
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(runtime / f"kernel-{uuid.uuid4().hex}-ipc")
+    return config
+
+
 def execute_notebook(path, fast: bool = False, timeout: int = DEFAULT_CELL_TIMEOUT):
     """Run a copy of the notebook at `path` in a fresh Python 3 kernel, in its own folder.
 
@@ -97,7 +127,7 @@ def execute_notebook(path, fast: bool = False, timeout: int = DEFAULT_CELL_TIMEO
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)  # an in-memory copy: the file stays as it is
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME,
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, config=kernel_config(),
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     start = time.perf_counter()
     error = None
@@ -157,6 +187,13 @@ def describe(nb) -> tuple[str, str]:
     return "", ""
 
 
+def count_figures(nb) -> int:
+    """Image outputs (PNG, JPEG, SVG) in an executed notebook."""
+    images = ("image/png", "image/jpeg", "image/svg+xml")
+    return sum(any(m in output.get("data", {}) for m in images)
+               for cell in nb.cells if cell.cell_type == "code" for output in cell.get("outputs", []))
+
+
 def build_lectures(notebooks_dir, out_dir, fast: bool = False, timeout: int = DEFAULT_CELL_TIMEOUT,
                    check: bool = True, progress=None) -> list[LectureResult]:
     """Execute every notebook in `notebooks_dir` (sorted by name) and write HTML to `out_dir`.
@@ -176,7 +213,7 @@ def build_lectures(notebooks_dir, out_dir, fast: bool = False, timeout: int = DE
     if not paths:
         raise FileNotFoundError(f"no notebooks (*.ipynb) in {notebooks_dir}; check the folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter()
+    exporter = HTMLExporter(extra_loaders=[_OFFLINE], template_file=_OFFLINE_TEMPLATE)
     results = []
     for path in paths:
         nb, seconds, error, failed = execute_notebook(path, fast=fast, timeout=timeout)
@@ -185,7 +222,7 @@ def build_lectures(notebooks_dir, out_dir, fast: bool = False, timeout: int = DE
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or path.stem}})
         page.write_text(body, encoding="utf-8")
         errors = [f"{path.name} failed at {_cell_excerpt(nb, failed)}: {_error_summary(nb, failed, error)}"] if error else []
-        result = LectureResult(path.stem, seconds, page, title, description, errors, failed)
+        result = LectureResult(path.stem, seconds, page, title, description, errors, failed, count_figures(nb))
         results.append(result)
         if progress is not None:
             progress(result)
