@@ -10,11 +10,11 @@ cells it should lose:
     def vgg_params(config, in_channels=3, num_classes=1000):
         ...
 
-`grade_answers` executes the solution notebook's cells in order, with each replaced answer
-cell swapped in, then every graded test cell (visible and hidden tests alike) that could see
-a replaced name, directly or through a later cell that used one, on the same namespace, and
-returns which test cells passed. The other test cells run exactly as for the solution, which
-`test_the_solution_passes_every_test_cell` grades. `record_calls` wraps every function an
+`grade_answers` starts from the state the solution notebook's cells leave (computed once per
+assignment), reruns in order each replaced answer cell and every cell that reads a name a
+rerun cell binds, then every graded test cell (visible and hidden tests alike) that reads
+such a name, and returns which test cells passed. The other test cells would run exactly as
+for the solution, which `test_the_solution_passes_every_test_cell` grades. `record_calls` wraps every function an
 answer cell defines so a test can see which arguments the checkers tried.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import functools
 import inspect
 import io
@@ -121,41 +122,79 @@ def _run(source: str, namespace: dict) -> str | None:
     return None
 
 
-def grade_answers(assignment: str, replacements: dict[str, str] | None = None, wrap=None) -> Graded:
-    """Run the solution notebook with `replacements` swapped in, then grade every test cell.
+def _is_test(cell) -> bool:
+    return bool(_nbgrader(cell).get("grade")) and not _nbgrader(cell).get("solution")
 
-    `wrap(namespace, defined)` is called after each answer cell with the names it defined.
+
+@functools.cache
+def _solution_state(assignment: str) -> dict:
+    """The namespace after the solution notebook's setup and answer cells (no test cell)."""
+    namespace: dict = {"__name__": "__main__"}
+    for cell in notebook_cells(assignment):
+        if not _is_test(cell) and (error := _run(cell.source, namespace)):
+            raise RuntimeError(f"{assignment}: the solution's cell {_nbgrader(cell).get('grade_id')} failed: {error}")
+    return namespace
+
+
+def _private_copy(namespace: dict) -> dict:
+    """A deep copy where one can be made (tensors, models), so no run changes the next one's state."""
+    copied = {}
+    for name, value in namespace.items():
+        try:
+            copied[name] = copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 - modules, generators and the like are shared as they are
+            copied[name] = value
+    return copied
+
+
+def _run_tests(tests, namespace: dict, graded: Graded, reached=None) -> Graded:
+    """Run the test cells (those whose names `reached` says could change, if given)."""
+    for cell in tests:
+        grade_id = _nbgrader(cell)["grade_id"]
+        if reached is not None and not _names(cell.source)[1] & reached:
+            graded.unaffected.add(grade_id)
+            continue
+        error = _run(cell.source, namespace)
+        graded.passed[grade_id] = error is None
+        if error:
+            graded.messages[grade_id] = error
+    return graded
+
+
+def grade_answers(assignment: str, replacements: dict[str, str] | None = None, wrap=None) -> Graded:
+    """Run the solution notebook with `replacements` swapped in, then grade the test cells.
+
+    Without replacements every cell runs in order, and `wrap(namespace, defined)` is called
+    after each answer cell with the names it defined. With replacements the run starts from
+    the solution's state and reruns, in order, the replaced cells and every cell that reads a
+    name they (or a cell rerun before it) bind.
     """
     replacements = replacements or {}
     unknown = set(replacements) - set(answer_cell_ids(assignment))
     if unknown:
         raise ValueError(f"{assignment} has no answer cells {sorted(unknown)}; they are {answer_cell_ids(assignment)}")
-    namespace: dict = {"__name__": "__main__"}
-    graded, tests, tainted = Graded(), [], set()
-    for cell in notebook_cells(assignment):
-        meta = _nbgrader(cell)
-        if meta.get("grade") and not meta.get("solution"):
-            tests.append(cell)
-            continue
-        source = replacements.get(meta.get("grade_id"), cell.source)
+    cells = notebook_cells(assignment)
+    tests = [cell for cell in cells if _is_test(cell)]
+    if not replacements:
+        namespace: dict = {"__name__": "__main__"}
+        for cell in cells:
+            if _is_test(cell):
+                continue
+            before = set(namespace)
+            if (error := _run(cell.source, namespace)) and not _nbgrader(cell).get("solution"):
+                raise RuntimeError(f"{assignment}: a setup cell failed: {error}")
+            if wrap and _nbgrader(cell).get("solution"):
+                wrap(namespace, set(namespace) - before)
+        return _run_tests(tests, namespace, Graded())
+    namespace, reached = _private_copy(_solution_state(assignment)), set()
+    for cell in cells:
+        grade_id = _nbgrader(cell).get("grade_id")
+        source = replacements.get(grade_id, cell.source)
         bound, read = _names(source)
-        if meta.get("grade_id") in replacements or read & tainted:
-            tainted |= bound
-        before = set(namespace)
-        error = _run(source, namespace)
-        if error and not meta.get("solution"):
-            raise RuntimeError(f"{assignment}: a setup cell failed: {error}")
-        if wrap and meta.get("solution"):
-            wrap(namespace, set(namespace) - before)
-    for cell in tests:
-        if replacements and not _names(cell.source)[1] & tainted:
-            graded.unaffected.add(_nbgrader(cell)["grade_id"])
-            continue
-        error = _run(cell.source, namespace)
-        graded.passed[_nbgrader(cell)["grade_id"]] = error is None
-        if error:
-            graded.messages[_nbgrader(cell)["grade_id"]] = error
-    return graded
+        if not _is_test(cell) and (grade_id in replacements or read & reached):
+            reached |= bound
+            _run(source, namespace)
+    return _run_tests(tests, namespace, Graded(), reached)
 
 
 def _summary(value):
