@@ -1,7 +1,8 @@
 """The course gradebook (nbgrader's `gradebook.db`): every write `course grade` makes goes
 through `record`, and the reads the other commands need.
 
-`record` replaces a submission's entry: the old one is removed, the new one added, each
+`record` replaces a submission's entry (keeping what graders gave by hand: manual scores,
+extra credit, comments): the old one is removed, the new one added, each
 executed notebook scored with nbgrader's own `SaveAutoGrades`, any test cell still
 without a score (a notebook that was missing or could not run) gets 0, and a submission
 whose timestamp is after the assignment's due date gets the late penalty of the
@@ -135,11 +136,13 @@ def record(url: str, config: Config, student: str, assignment: str, timestamp: d
     scored by nbgrader's rules; returns the submission's scores."""
     with Gradebook(url, COURSE_ID) as gradebook:
         gradebook.update_or_create_student(student)
+        given = _given_by_hand(gradebook, assignment, student)
         try:
             gradebook.remove_submission(assignment, student)
         except MissingEntry:
             pass
         gradebook.add_submission(assignment, student, **({"timestamp": timestamp} if timestamp else {}))
+        _give_back(gradebook, assignment, student, *given)
     resources = {name: {"nbgrader": {"db_url": url, "assignment": assignment, "notebook": name, "student": student}}
                  for name in notebooks}
     for name, notebook in notebooks.items():
@@ -150,6 +153,38 @@ def record(url: str, config: Config, student: str, assignment: str, timestamp: d
         AssignLatePenalties(config=config).preprocess(notebook, resources[name])
     with Gradebook(url, COURSE_ID) as gradebook:
         return _submission_score(gradebook.find_submission(assignment, student))
+
+
+def _given_by_hand(gradebook: Gradebook, assignment: str, student: str) -> tuple[dict, dict]:
+    """What graders gave the submission so far: {(notebook, cell): (manual_score, extra_credit)}
+    and {(notebook, cell): manual_comment}; empty when there is no submission yet."""
+    try:
+        submission = gradebook.find_submission(assignment, student)
+    except MissingEntry:
+        return {}, {}
+    grades = {(nb.name, g.name): (g.manual_score, g.extra_credit) for nb in submission.notebooks for g in nb.grades
+              if g.manual_score is not None or g.extra_credit is not None}
+    comments = {(nb.name, c.name): c.manual_comment for nb in submission.notebooks for c in nb.comments
+                if c.manual_comment}
+    return grades, comments
+
+
+def _give_back(gradebook: Gradebook, assignment: str, student: str, grades: dict, comments: dict) -> None:
+    """Put what graders gave back on the new entry, before it is scored: nbgrader's SaveAutoGrades
+    keeps a manual score and flags its cell for review, as `nbgrader autograde` does on a regrade.
+    A cell the assignment no longer has is dropped."""
+    for (notebook, cell), (score, extra) in grades.items():
+        try:
+            grade = gradebook.find_grade(cell, notebook, assignment, student)
+        except MissingEntry:
+            continue
+        grade.manual_score, grade.extra_credit = score, extra
+    for (notebook, cell), text in comments.items():
+        try:
+            gradebook.find_comment(cell, notebook, assignment, student).manual_comment = text
+        except MissingEntry:
+            continue
+    gradebook.db.commit()
 
 
 def _zero_unscored(gradebook: Gradebook, assignment: str, student: str, scored: set[str]) -> None:
