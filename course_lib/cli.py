@@ -5,6 +5,8 @@
     course validate [HW ...]     solutions get full marks, released notebooks zero (exit 1 otherwise)
     course grade DIR [--jobs N]  autograde DIR/<student>/<hw>/*.ipynb into gradebook.db
          [--executor dask --scheduler ADDRESS]   ... on a Dask cluster
+         [--similarity]                          ... then the similarity report of each assignment
+    course similarity HW [DIR]   answers that share code with another student's or the reference
     course feedback [HW ...]     HTML feedback for graded submissions, in feedback/
     course export FILE.csv       one row per student and assignment (score after the late penalty)
          --format canvas --roster ROSTER.csv    ... as Canvas's gradebook import
@@ -55,8 +57,8 @@ def model_summary(name: str, input_size=(3, 224, 224)) -> str:
 
 
 def _build(args) -> int:
-    from course_lib.build import build_course, summary_table
     from course_lib.autograde.course import find_root
+    from course_lib.build import build_course, summary_table
 
     print("The slides' worked example\n")
     print(worked_example())
@@ -112,7 +114,29 @@ def _grade(args) -> int:
     outcomes, skipped = grade(_root(args), Path(args.submissions), jobs=args.jobs, executor=args.executor,
                               scheduler=args.scheduler)
     print(summary_table(outcomes, skipped))
+    if args.similarity:
+        for assignment in sorted({o.assignment for o in outcomes}):
+            _report_similarity(_root(args), assignment, Path(args.submissions))
     return 0 if all(o.graded for o in outcomes) else 1
+
+
+def _report_similarity(root: Path, assignment: str, submissions: Path) -> None:
+    from course_lib.autograde.similarity import format_lines, similarity_report
+
+    pairs = similarity_report(assignment, submissions, root)
+    print(f"similarity, {assignment}: {len(pairs)} flagged pairs "
+          f"(reports/similarity/{assignment}.html){':' if pairs else ''}")
+    for line in format_lines(pairs):
+        print(f"  {line}")
+
+
+def _similarity(args) -> int:
+    root = _root(args)
+    submissions = Path(args.submissions) if args.submissions else root / "submitted"
+    if not submissions.is_dir():
+        raise ValueError(f"no submissions folder {submissions}; pass SUBMISSIONS/<student>/<assignment>/")
+    _report_similarity(root, args.assignment, submissions)
+    return 0
 
 
 def _feedback(args) -> int:
@@ -162,7 +186,8 @@ def _check(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="course", description="dl-course: the CNN lecture's library, notebooks and homework")
+    top = argparse.ArgumentParser(prog="course",
+                                  description="dl-course: the CNN lecture's library, notebooks and homework")
     commands = top.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="the main job: lectures as HTML, homework generated, samples graded")
     build.add_argument("--out", default="build", help="output folder (default build/)")
@@ -189,13 +214,20 @@ def parser() -> argparse.ArgumentParser:
                        help="sandbox: warm, sandboxed workers here (default); dask: the same on a Dask cluster; "
                             "nbgrader: stock autograde per submission")
     grade.add_argument("--scheduler", help="the Dask scheduler's address for --executor dask, e.g. tcp://host:8786")
+    grade.add_argument("--similarity", action="store_true",
+                       help="after grading, write reports/similarity/<assignment>.html and list the flagged pairs")
     grade.set_defaults(run=_grade)
+    similarity = commands.add_parser("similarity", help="flag answers that share code with another's or the reference")
+    similarity.add_argument("assignment", help="the assignment id, e.g. hw2_bn_dropout_init")
+    similarity.add_argument("submissions", nargs="?", help="SUBMISSIONS/<student>/<assignment>/ (default: submitted/)")
+    similarity.set_defaults(run=_similarity)
     export = commands.add_parser("export", help="write grades as CSV")
     export.add_argument("path", help="the CSV file to write, e.g. grades.csv")
     export.add_argument("--format", choices=("csv", "canvas"), default="csv",
                         help="csv: one row per student and assignment (default); canvas: Canvas's gradebook import")
-    export.add_argument("--roster", help="for --format canvas: Canvas's gradebook export (Student, ID, SIS User ID, "
-                                         "SIS Login ID, Section; nbgrader ids matched with SIS Login ID or nbgrader_id)")
+    export.add_argument("--roster", help="for --format canvas: Canvas's gradebook export (Student, ID, "
+                                         "SIS User ID, SIS Login ID, Section; nbgrader ids matched with "
+                                         "SIS Login ID or nbgrader_id)")
     export.set_defaults(run=_export)
     check = commands.add_parser("check", help="run the visible tests of your notebook")
     check.add_argument("notebook")
