@@ -23,8 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distributed import LocalCluster
 
@@ -34,6 +33,7 @@ from course_lib.autograde.executors.dask_cluster import DaskExecutor
 from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade
 
+ROOT = Path(__file__).resolve().parents[1]
 HW = "hw1_cnn_arithmetic"
 STUDENTS = ("alt_correct", "typical_mistakes", "blank")
 

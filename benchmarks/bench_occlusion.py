@@ -57,12 +57,17 @@ def run_case(name, build, shape, window, stride, repeats, device, speed_gate=Tru
     torch.manual_seed(0)
     model = build().eval().to(device)
     image = torch.rand(shape).to(device)
-    ours_fn = lambda: occlusion_map(model, image, 3, window, stride, baseline=0.0, batch_size=BATCH)
     captum = Occlusion(model)
-    theirs_fn = lambda: captum.attribute(
-        image[None], sliding_window_shapes=window, strides=stride, baselines=0.0, target=3,
-        perturbations_per_eval=BATCH,
-    )[0]
+
+    def ours_fn():
+        return occlusion_map(model, image, 3, window, stride, baseline=0.0, batch_size=BATCH)
+
+    def theirs_fn():
+        return captum.attribute(
+            image[None], sliding_window_shapes=window, strides=stride, baselines=0.0, target=3,
+            perturbations_per_eval=BATCH,
+        )[0]
+
     ours_fn(), theirs_fn()  # warm up both (allocator, kernels)
     ours_times, theirs_times = [], []
     for _ in range(repeats):

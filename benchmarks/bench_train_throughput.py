@@ -56,12 +56,16 @@ def plain_loop(model, loader, device) -> float:
 
 
 def with_fit(model, loader, device, amp=False) -> float:
-    run = lambda: train.fit(model, loader, epochs=1, optimizer="sgd", lr=0.01, device=device, amp=amp, progress=False)
+    def run():
+        return train.fit(model, loader, epochs=1, optimizer="sgd", lr=0.01, device=device, amp=amp, progress=False)
+
     return len(loader) * BATCH_SIZE / timed(run, device)[0]
 
 
 def eval_rate(model, loader, device) -> float:
-    run = lambda: train.predict(model, [x for x, _ in loader])
+    def run():
+        return train.predict(model, [x for x, _ in loader])
+
     return len(loader) * BATCH_SIZE / timed(run, device)[0]
 
 
@@ -96,7 +100,12 @@ def main(argv=None) -> None:
     print(f"batch_size: {BATCH_SIZE}")
     print(f"batches: {count}")
     # intra-op threads share the CPU with whatever else runs: 1 thread is the steadier figure
-    thread_counts = [1] if args.quick else [torch.get_num_threads()] if device.type == "cuda" else sorted({1, torch.get_num_threads()})
+    if args.quick:
+        thread_counts = [1]
+    elif device.type == "cuda":
+        thread_counts = [torch.get_num_threads()]
+    else:
+        thread_counts = sorted({1, torch.get_num_threads()})
     for threads in thread_counts:
         torch.set_num_threads(threads)
         for name, kwargs in {"smallcnn": {}, "smallcnn_bn3": backbone}.items():

@@ -321,7 +321,9 @@ _SHAPE_ONLY = {
     "flatten", "view", "reshape", "permute", "transpose", "contiguous", "squeeze", "unsqueeze",
     "size", "dim", "numel", "__get__", "__getitem__", "float", "to", "detach", "clone",
 }
-_MATMUL_LIKE = {"conv1d", "conv2d", "conv3d", "linear", "matmul", "mm", "bmm", "addmm", "einsum", "__matmul__", "bilinear"}
+_MATMUL_LIKE = {
+    "conv1d", "conv2d", "conv3d", "linear", "matmul", "mm", "bmm", "addmm", "einsum", "__matmul__", "bilinear",
+}
 
 
 def _function_name(func) -> str:
@@ -371,7 +373,9 @@ class _Tracer(TorchFunctionMode):
             self.note_uncounted(f"{name} ({type(module).__name__}): output is not a single tensor")
             return
         field_in = self.field_of(tensor_in)
-        field_out = None if field_in is None else _module_field(module, field_in, tuple(tensor_in.shape), tuple(output.shape))
+        field_out = None
+        if field_in is not None:
+            field_out = _module_field(module, field_in, tuple(tensor_in.shape), tuple(output.shape))
         macs = _module_macs(module, inputs, output)
         if macs is None:
             self.note_uncounted(f"{name} ({type(module).__name__}): unknown module type, MACs not counted")
@@ -557,12 +561,15 @@ def _format_table(summary: Summary) -> str:
         size, stride = _field_text(row.field)
         macs = "?" if row.macs is None else f"{row.macs:,}"
         flops = "?" if row.flops is None else f"{row.flops:,}"
-        lines.append((row.name, row.type, "x".join(map(str, row.output_shape)), f"{row.params:,}", macs, flops, size, stride))
+        shape = "x".join(map(str, row.output_shape))
+        lines.append((row.name, row.type, shape, f"{row.params:,}", macs, flops, size, stride))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     left_aligned = {0, 1, 2}
 
     def render(line):
-        return "  ".join(cell.ljust(w) if i in left_aligned else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+        return "  ".join(
+            cell.ljust(w) if i in left_aligned else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))
+        )
 
     rule = "-" * len(render(header))
     out = [render(header), rule, *(render(line) for line in lines[1:]), rule]

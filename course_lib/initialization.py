@@ -36,7 +36,9 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "linear
 def fans(weight: torch.Tensor) -> tuple[int, int]:
     """(fan_in, fan_out) of a Linear (out, in) or Conv (out, in/groups, *kernel) weight."""
     if weight.dim() < 2:
-        raise ValueError(f"fans need a weight with at least 2 dimensions (out, in, ...), got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"fans need a weight with at least 2 dimensions (out, in, ...), got shape {tuple(weight.shape)}"
+        )
     receptive = math.prod(weight.shape[2:])
     return weight.shape[1] * receptive, weight.shape[0] * receptive
 

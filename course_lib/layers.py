@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import torch
 
-
 # ---------------------------------------------------------------------------------------
 # Input checks
 # ---------------------------------------------------------------------------------------
@@ -101,7 +100,10 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     out_h, out_w = _check_window(h, w, kernel, stride, padding)
     if cols.shape != (n, c * kh * kw, out_h * out_w):
-        raise ValueError(f"expected cols of shape {(n, c * kh * kw, out_h * out_w)} for x_shape {tuple(x_shape)}, got {tuple(cols.shape)}")
+        raise ValueError(
+            f"expected cols of shape {(n, c * kh * kw, out_h * out_w)} for x_shape {tuple(x_shape)}, "
+            f"got {tuple(cols.shape)}"
+        )
     patches = cols.reshape(n, c, kh, kw, out_h, out_w)
     padded = cols.new_zeros((n, c, h + 2 * ph, w + 2 * pw))
     for i in range(kh):  # one strided slice per kernel position
@@ -132,7 +134,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0):
     _check_rank(x, 4, "x", "(N, C, H, W)")
     _check_rank(w, 4, "w", "(F, C, kh, kw)")
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} channels but w expects {w.shape[1]}: w must be (F, C, kh, kw) with C = x.shape[1]")
+        raise ValueError(
+            f"x has {x.shape[1]} channels but w expects {w.shape[1]}: w must be (F, C, kh, kw) with C = x.shape[1]"
+        )
     if b is not None and tuple(b.shape) != (w.shape[0],):
         raise ValueError(f"expected b of shape ({w.shape[0]},) (one bias per filter), got {tuple(b.shape)}")
     stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
@@ -331,7 +335,10 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     if mode == "train":
         count = rows.shape[0]
         if count < 2:
-            raise ValueError("train mode needs more than one value per channel to estimate a variance; use a larger batch or mode='eval'")
+            raise ValueError(
+                "train mode needs more than one value per channel to estimate a variance; "
+                "use a larger batch or mode='eval'"
+            )
         mean = rows.mean(dim=0)                                 # (D,)
         var = ((rows - mean) ** 2).mean(dim=0)                  # (D,), biased: used to normalize
         running_mean.mul_(1 - momentum).add_(momentum * mean)

@@ -2,10 +2,12 @@
 
     gpu_check_helper.py notebook NB.ipynb PREFIX [--fast]   execute a lecture, time it, report its CUDA peak
     gpu_check_helper.py cells GRADES.csv LONG.csv           `course export`'s wide CSV -> one row per test cell
-    gpu_check_helper.py compare REFERENCE.csv LONG.csv      per-cell scores against the CPU reference; exit 1 on any difference
+    gpu_check_helper.py compare REFERENCE.csv LONG.csv      per-cell scores against the CPU reference;
+                                                            exit 1 on any difference
     gpu_check_helper.py junit REPORT.xml PREFIX             pytest's counts and failed test ids
     gpu_check_helper.py summary RESULTS.txt SUMMARY.md      the markdown summary of a run
-    gpu_check_helper.py wheels DIR                          download wheels the GPU image lacks (run where PyPI is reachable)
+    gpu_check_helper.py wheels DIR                          download wheels the GPU image lacks
+                                                            (run where PyPI is reachable)
 
 Only the standard library, nbclient and packaging are used, so the helper runs wherever the course does.
 """
@@ -24,7 +26,8 @@ from pathlib import Path
 CELL_FIELDS = ["student", "assignment", "cell", "score"]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CUDA_PROBE = ("import sys, torch\n"
-               "print('cuda_peak_mib:', round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_initialized() else 'none')")
+               "print('cuda_peak_mib:', round(torch.cuda.max_memory_allocated() / 2**20, 1) "
+               "if torch.cuda.is_initialized() else 'none')")
 
 
 # -- lectures ------------------------------------------------------------------------------------
@@ -147,7 +150,8 @@ def parse_results(path: Path) -> dict[str, str]:
     return results
 
 
-KEY_FIGURE = re.compile(r"(pytest_gpu\.(passed|failed|error|skipped)$|^grades\.(cells_compared|cells_differing|match_cpu_reference)$"
+KEY_FIGURE = re.compile(r"(pytest_gpu\.(passed|failed|error|skipped)$"
+                        r"|^grades\.(cells_compared|cells_differing|match_cpu_reference)$"
                         r"|^lecture\..*\.(seconds|cuda_peak_mib|status)$|ratio|images_per_s$|step_ms|_s$|max_abs_difference)")
 
 
@@ -221,7 +225,8 @@ def download_wheels(directory: Path, python_version: str = "3.12") -> int:
     on x86-64 Linux (the GPU image's Python: 3.12)."""
     wanted = {n: v for n, v in dependency_closure().items()
               if not EXPECTED_ON_GPU_IMAGE.match(n) and not NOT_IMPORTED_BY_THE_CHECK.match(n)}
-    platforms = [f"--platform=manylinux_2_{n}_x86_64" for n in (17, 24, 27, 28, 31, 34, 35)] + ["--platform=manylinux2014_x86_64"]
+    platforms = [f"--platform=manylinux_2_{n}_x86_64" for n in (17, 24, 27, 28, 31, 34, 35)]
+    platforms.append("--platform=manylinux2014_x86_64")
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                f"--python-version={python_version}", "--implementation=cp", *platforms, "-d", str(directory),
                *(f"{n}=={v}" for n, v in sorted(wanted.items()))]

@@ -48,7 +48,8 @@ def hostile_submissions(course: Path, submissions: Path) -> dict:
                course / "solutions" / HW / "planted.txt", ROOT / "planted.txt"]
     reader = ("import pathlib\nleaks = []\n"
               f"for p in {[str(s) for s in secrets]!r}:\n"
-              "    try:\n        pathlib.Path(p).read_bytes()\n        leaks.append(p)\n    except Exception:\n        pass\n"
+              "    try:\n        pathlib.Path(p).read_bytes()\n        leaks.append(p)\n"
+              "    except Exception:\n        pass\n"
               "print('LEAKED' if leaks else 'DENIED', leaks)\n" + CORRECT_PARAMS)
     writer = ("import pathlib\nwritten = []\n"
               f"for p in {[str(t) for t in targets]!r}:\n"

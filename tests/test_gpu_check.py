@@ -18,7 +18,9 @@ LINE = re.compile(r"^[A-Za-z0-9_.\-]+: .*$")
 
 
 def helper(*args):
-    return subprocess.run([sys.executable, str(HELPER), *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, str(HELPER), *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def values(text: str) -> dict[str, str]:
@@ -49,7 +51,8 @@ def test_compare_accepts_equal_scores_on_a_subset(tmp_path):
     result = helper("compare", reference, got)
     out = values(result.stdout)
     assert result.returncode == 0, result.stdout
-    assert (out["grades.cells_compared"], out["grades.cells_differing"], out["grades.match_cpu_reference"]) == ("2", "0", "True")
+    compared = (out["grades.cells_compared"], out["grades.cells_differing"], out["grades.match_cpu_reference"])
+    assert compared == ("2", "0", "True")
 
 
 @pytest.mark.parametrize("got_rows, expected_problem", [

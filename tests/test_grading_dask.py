@@ -11,8 +11,8 @@ import pytest
 from distributed import Client, LocalCluster
 from hostile import EXAMPLES, HW, ROOT, hostile_submissions, write_submissions
 
-from course_lib.autograde.executors import dask_cluster as dask_executor
 from course_lib.autograde.course import CourseError, db_url, generate
+from course_lib.autograde.executors import dask_cluster as dask_executor
 from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade, summary_table
 from course_lib.autograde.protocol import Limits

@@ -6,9 +6,24 @@ import os
 
 import pytest
 
-from course_lib.autograde.protocol import (Cell, CellOutput, CellStart, Crash, Done, FrameReader, FrameTooLarge, Job,
-                                           Limits, ProtocolError, Ready, Result, decode, encode, send_frame,
-                                           write_line)
+from course_lib.autograde.protocol import (
+    Cell,
+    CellOutput,
+    CellStart,
+    Crash,
+    Done,
+    FrameReader,
+    FrameTooLarge,
+    Job,
+    Limits,
+    ProtocolError,
+    Ready,
+    Result,
+    decode,
+    encode,
+    send_frame,
+    write_line,
+)
 
 MESSAGES = [
     Job("ann/hw1/hw1", [Cell(0, "x = 1", "student"), Cell(2, "assert x == 1", "test")], "/scratch/ann",

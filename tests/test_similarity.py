@@ -20,7 +20,11 @@ from pathlib import Path
 import pytest
 
 from course_lib.autograde.similarity import (
-    REFERENCE, THRESHOLD, find_similar, format_lines, similarity_report,
+    REFERENCE,
+    THRESHOLD,
+    find_similar,
+    format_lines,
+    similarity_report,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +60,11 @@ def _checker_alternatives() -> dict[str, dict[str, str]]:
     source = (ROOT / "tests" / "test_grading_checkers.py").read_text()
     defined = {node.name: ast.get_source_segment(source, node) for node in ast.parse(source).body
                if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    missing = {name for cells in CHECKER_ALTERNATIVES.values() for names in cells.values() for name in names} - set(defined)
-    assert not missing, f"tests/test_grading_checkers.py no longer defines {sorted(missing)}: update CHECKER_ALTERNATIVES"
+    named = {name for cells in CHECKER_ALTERNATIVES.values() for names in cells.values() for name in names}
+    missing = named - set(defined)
+    assert not missing, (
+        f"tests/test_grading_checkers.py no longer defines {sorted(missing)}: update CHECKER_ALTERNATIVES"
+    )
     return {hw: {grade_id: "\n\n\n".join(defined[name] for name in names) for grade_id, names in cells.items()}
             for hw, cells in CHECKER_ALTERNATIVES.items()}
 

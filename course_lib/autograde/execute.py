@@ -62,7 +62,7 @@ class Pristine:
             import torch
             for cls in (torch.Tensor, torch._C.TensorBase, torch.nn.Module):
                 self.classes.append((cls, dict(vars(cls))))
-        except Exception:  # torch is optional for this module
+        except Exception:  # noqa: BLE001 - torch is optional here; a broken torch must not stop the worker
             pass
 
     def restore(self) -> None:

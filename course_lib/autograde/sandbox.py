@@ -90,11 +90,12 @@ def describe(uid_drop: bool = True) -> str:
         return ("filesystem sandbox: bubblewrap (no network; course root, gradebook and other submissions not "
                 "mounted; read-only system, Python and course_lib; writable scratch only)")
     if os.getuid() == 0 and not _world_readable(Path(sys.base_prefix)):
-        return ("filesystem sandbox: OFF (bubblewrap not found or COURSE_SANDBOX=off; install the 'bubblewrap' package). Submissions "
-                "run with resource limits in a scratch folder, as root because the interpreter is not "
-                "world-readable: a fork bomb is bounded only by the wall clock")
-    return ("filesystem sandbox: OFF (bubblewrap not found or COURSE_SANDBOX=off; install the 'bubblewrap' package). Submissions run "
-            "with resource limits in a scratch folder" + (", as an unprivileged uid" if os.getuid() == 0 else ""))
+        return ("filesystem sandbox: OFF (bubblewrap not found or COURSE_SANDBOX=off; install the 'bubblewrap' "
+                "package). Submissions run with resource limits in a scratch folder, as root because the "
+                "interpreter is not world-readable: a fork bomb is bounded only by the wall clock")
+    as_uid = ", as an unprivileged uid" if os.getuid() == 0 else ""
+    return ("filesystem sandbox: OFF (bubblewrap not found or COURSE_SANDBOX=off; install the 'bubblewrap' "
+            "package). Submissions run with resource limits in a scratch folder" + as_uid)
 
 
 def _binds() -> list[str]:
@@ -173,8 +174,8 @@ class Worker:
     def start(self) -> None:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(worker_command(self.scratch), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=log, env=worker_env(self.scratch, self.limits.threads or 1), text=True, bufsize=1,
-                                        cwd=self.scratch)
+                                        stderr=log, env=worker_env(self.scratch, self.limits.threads or 1), text=True,
+                                        bufsize=1, cwd=self.scratch)
         log.close()
         line = self.process.stdout.readline()
         try:

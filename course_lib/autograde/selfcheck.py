@@ -36,7 +36,7 @@ def check_notebook(path: Path, timeout: int = 300) -> list[QuestionResult]:
     path = Path(path)
     try:
         notebook = nbformat.read(path, as_version=4)
-    except Exception as error:  # not JSON, not a notebook
+    except Exception as error:  # noqa: BLE001 - not JSON, not a notebook, not readable: whatever it is, say so
         raise ValueError(f"{path} is not a readable notebook ({error}); re-download it from the course") from None
     saved = dict(os.environ)
     os.environ.update(nbgrader_env())
@@ -51,7 +51,8 @@ def check_notebook(path: Path, timeout: int = 300) -> list[QuestionResult]:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
             message = _failure(cell)
-            results.append(QuestionResult(meta.get("grade_id", "?"), float(meta.get("points", 0)), message is None, message or "passed"))
+            points = float(meta.get("points", 0))
+            results.append(QuestionResult(meta.get("grade_id", "?"), points, message is None, message or "passed"))
     return results
 
 

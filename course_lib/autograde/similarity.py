@@ -81,7 +81,8 @@ def answer_regions(package: Path) -> list[AnswerRegion]:
     package = Path(package)
     regions = []
     for path in sorted(package.rglob("*.py")):
-        regions += _regions_in(path.read_text(encoding="utf-8").splitlines(), path.relative_to(package.parent).as_posix())
+        name = path.relative_to(package.parent).as_posix()
+        regions += _regions_in(path.read_text(encoding="utf-8").splitlines(), name)
     return regions
 
 
@@ -218,7 +219,9 @@ def boilerplate_hashes(texts: list[str]) -> np.ndarray:
     """Every k-gram hash of the given code (window 1, so none is skipped by winnowing)."""
     from copydetect import CodeFingerprint
 
-    hashes = [CodeFingerprint("boilerplate", NOISE, 1, fp=io.StringIO(text), language="python").hashes for text in texts]
+    hashes = [
+        CodeFingerprint("boilerplate", NOISE, 1, fp=io.StringIO(text), language="python").hashes for text in texts
+    ]
     return np.unique(np.array([h for group in hashes for h in group], dtype=np.int64))
 
 
@@ -268,7 +271,8 @@ def _materials(assignment: str, course_root: Path) -> list[_Material]:
         references = [(source_nb.relative_to(course_root).as_posix(), solution)]
         marked = [r for r in regions if r.qid == question.qid]
         if marked:  # one reference: a student who copies the library copies all of its parts
-            references.append((", ".join(f"{r.path}:{r.first_line}" for r in marked), _library_answer(marked, course_root)))
+            where = ", ".join(f"{r.path}:{r.first_line}" for r in marked)
+            references.append((where, _library_answer(marked, course_root)))
         materials.append(_Material(question, boilerplate_hashes(starter + quoted), tuple(references)))
     return materials
 
@@ -303,7 +307,9 @@ def _student_answers(assignment: str, submissions: Path) -> dict[str, dict[str, 
     return answers
 
 
-def find_similar(assignment: str, submissions: Path, course_root: Path, threshold: float = THRESHOLD) -> list[FlaggedPair]:
+def find_similar(
+    assignment: str, submissions: Path, course_root: Path, threshold: float = THRESHOLD
+) -> list[FlaggedPair]:
     """Flagged pairs of one assignment, by question, then highest similarity first."""
     answers = _student_answers(assignment, Path(submissions))
     flagged = []
@@ -393,7 +399,9 @@ def write_html(pairs: list[FlaggedPair], path: Path, assignment: str, threshold:
     return path
 
 
-def similarity_report(assignment: str, submissions: Path, course_root: Path, out_dir: Path | None = None) -> list[FlaggedPair]:
+def similarity_report(
+    assignment: str, submissions: Path, course_root: Path, out_dir: Path | None = None
+) -> list[FlaggedPair]:
     """Compare, then write out_dir/<assignment>.html (default: course_root/reports/similarity).
     Returns the flagged pairs; print them with `format_lines`."""
     pairs = find_similar(assignment, submissions, course_root)

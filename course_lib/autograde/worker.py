@@ -2,8 +2,8 @@
 
 It imports torch, numpy, matplotlib and course_lib once, snapshots the state the checks
 rely on (`execute.Pristine`), says `Ready`, then reads `Job`s (one JSON line each) on
-stdin and answers each with one `Result` line on its original stdout (`protocol.py`). For every job it forks a fresh child that
-drops to the job's unprivileged uid, enters the job's working copy, sets resource limits
+stdin and answers each with one `Result` line on its original stdout (`protocol.py`). For every
+job it forks a fresh child that drops to the job's unprivileged uid, enters the job's working copy, sets resource limits
 and runs the notebook's cells (`execute.run_cells`). The worker watches the child: a cell
 that outlives its limit, or a submission that outlives its wall-clock budget, is killed.
 If the child dies inside a cell (a segfault, `os._exit` through ctypes, the CPU limit, a
@@ -25,8 +25,21 @@ import sys
 import time
 import traceback
 
-from course_lib.autograde.protocol import (CellOutput, CellStart, Crash, Done, FrameReader, FrameTooLarge, Job,
-                                           ProtocolError, Ready, Result, decode, send_frame, write_line)
+from course_lib.autograde.protocol import (
+    CellOutput,
+    CellStart,
+    Crash,
+    Done,
+    FrameReader,
+    FrameTooLarge,
+    Job,
+    ProtocolError,
+    Ready,
+    Result,
+    decode,
+    send_frame,
+    write_line,
+)
 
 _EXIT = os._exit  # the real one, whatever student code does to os._exit later
 GRACE = 5.0       # seconds past a cell's own limit before its process is killed
@@ -43,7 +56,7 @@ def warm_up() -> float:
                  "course_lib.device", "course_lib.visualize", "course_lib.train"):
         try:
             importlib.import_module(name)
-        except Exception as error:  # a missing optional module only costs warmth
+        except Exception as error:  # noqa: BLE001 - a missing optional module only costs warmth
             print(f"worker: could not pre-import {name}: {error}", file=sys.stderr)
     return time.perf_counter() - start
 
@@ -52,7 +65,7 @@ def _subreaper() -> None:
     """Orphans of a child (a fork bomb's) are re-parented to the worker, which reaps them."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except Exception:
+    except (OSError, AttributeError):  # no libc to load, or no prctl in it (not Linux)
         pass
 
 
@@ -73,7 +86,7 @@ def _kill_uid(uid: int | None) -> None:
                 os.setgid(uid)
                 os.setuid(uid)
                 os.kill(-1, signal.SIGKILL)  # every process this uid may signal, i.e. its own
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the forked killer must reach _EXIT, whatever happens
                 pass
             _EXIT(0)
         os.waitpid(pid, 0)
@@ -150,11 +163,11 @@ def _attempt(job: Job, pristine, skip: dict[int, str], deadline: float) -> tuple
         try:
             os.close(read_end)
             _child(job, write_end, pristine, skip)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - any failure of the child is reported as a Crash
             code = 70
             try:
                 send_frame(write_end, Crash(traceback.format_exc()[-4000:]))
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the parent may be gone; the child must still reach _EXIT
                 pass
         _EXIT(code)
     os.close(write_end)
@@ -235,7 +248,7 @@ def main() -> None:
         job = decode(line)
         try:
             result = run_job(job, pristine)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure is this job's error, not the worker's end
             result = Result(job.id, error=traceback.format_exc())
         write_line(protocol, result)
 

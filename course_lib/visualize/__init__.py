@@ -27,8 +27,14 @@ from .filters import filters
 from .occlusion import occlusion_map, occlusion_probability, window_starts
 from .patches import Patch, top_activating_patches
 from .plotting import (
-    plot_embedding, plot_feature_maps, plot_filters, plot_occlusion, plot_occlusion_probability,
-    plot_synthesis, plot_top_patches, to_display,
+    plot_embedding,
+    plot_feature_maps,
+    plot_filters,
+    plot_occlusion,
+    plot_occlusion_probability,
+    plot_synthesis,
+    plot_top_patches,
+    to_display,
 )
 from .synthesis import Synthesis, channel_objective, maximize_activation
 

@@ -134,7 +134,9 @@ def _window_and_stride(window, stride, shape) -> tuple[tuple[int, ...], tuple[in
     if len(stride) == 2:
         stride = (channels, *stride)
     if len(window) != 3 or len(stride) != 3:
-        raise ValueError(f"window and stride need 3 entries (c, h, w) or 2 (h, w); got window={window}, stride={stride}")
+        raise ValueError(
+            f"window and stride need 3 entries (c, h, w) or 2 (h, w); got window={window}, stride={stride}"
+        )
     if any(v < 1 for v in (*window, *stride)):
         raise ValueError(f"window and stride entries must be >= 1; got window={window}, stride={stride}")
     if any(w > n for w, n in zip(window, shape)):

@@ -61,7 +61,7 @@ def call_student(fn, args, case: str, name: str):
         raise
     except NotImplementedError as error:
         raise CheckFailure(f"{name} is not implemented yet ({error or 'NotImplementedError'})") from None
-    except Exception as error:  # the student's bug, reported as a failed case
+    except Exception as error:  # noqa: BLE001 - the student's bug, reported as a failed case
         raise CheckFailure(f"case {case}: {name} raised {type(error).__name__}: {error}") from None
 
 
@@ -92,8 +92,9 @@ def expect_close(actual, expected: torch.Tensor, case: str, what: str, hint: str
     if not bool(torch.all(difference <= allowed)) or bool(torch.isnan(actual).any()):
         worst = int(torch.nan_to_num(difference - allowed, nan=float("inf")).argmax())
         index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), expected.shape))
+        largest = float(torch.nan_to_num(difference, nan=float("inf")).max())
         raise CheckFailure(
-            f"case {case}: {what} differs from the reference by up to {float(torch.nan_to_num(difference, nan=float('inf')).max()):.3g} "
+            f"case {case}: {what} differs from the reference by up to {largest:.3g} "
             f"(allowed {atol:g} + {rtol:g} x |value|); first bad entry at index {index}: "
             f"yours {float(actual[index]):.6g}, expected {float(expected[index]):.6g}. {hint}".rstrip()
         )

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-
 AUTOGRAD = [torch.autograd.backward, torch.autograd.grad, torch.Tensor.backward]
 
 
