@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup course test lab bench clean
+.PHONY: setup course test test-fast lint lab bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,14 @@ course: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The change-test loop: the tests not marked slow, on every core (pytest-xdist), one torch
+# thread per test process so the processes do not fight over the cores.
+test-fast: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n auto --dist loadscope
+
+lint: setup
+	$(BIN)/ruff check .
 
 lab: setup
 	$(BIN)/jupyter lab

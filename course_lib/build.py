@@ -100,7 +100,7 @@ def write_home(root: Path, out: Path, course: Path, report: BuildReport) -> Path
     links.update({f"feedback {page.parent.parent.name} {page.parent.name}": page.relative_to(out).as_posix()
                   for page in sorted((out / "feedback").glob("*/*/*.html"))})
     page = home_page("Deep learning: CNNs", lectures, _released(root, course, out), assignments,
-                     dict(sorted(grades.items())), links, "Built by `make course`: every lecture executed, "
+                     dict(sorted(grades.items())), links, "Built by make course: every lecture executed, "
                      "the homework generated, the sample submissions graded.")
     (out / "index.html").write_text(page, encoding="utf-8")
     return out / "index.html"

@@ -74,7 +74,8 @@ def _e(text) -> str:
 def _lectures(lectures: list[Lecture]) -> str:
     items = []
     for lecture in lectures:
-        status = (f"ran in {lecture.seconds:.0f} s, {lecture.figures} figures" if lecture.ok
+        figures = f"{lecture.figures} figure{'' if lecture.figures == 1 else 's'}"
+        status = (f"ran in {lecture.seconds:.0f} s, {figures}" if lecture.ok
                   else f'<span class="failed">failed after {lecture.seconds:.0f} s</span>')
         items.append(f'<li><a href="{_e(lecture.href)}">{_e(lecture.title)}</a><br>{_e(lecture.description)}'
                      f'<br><span class="meta">{status}</span></li>')

@@ -70,7 +70,7 @@ def _nbgrader(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-def test_cell_ids(assignment: str) -> list[str]:
+def graded_cell_ids(assignment: str) -> list[str]:
     """grade_ids of the autograded test cells."""
     return [_nbgrader(c)["grade_id"] for c in notebook_cells(assignment) if _nbgrader(c).get("grade")
             and not _nbgrader(c).get("solution")]

@@ -6,20 +6,22 @@ and hidden tests every argument a question names must take at least two values.
 """
 
 import pytest
-from homework_zoo import ASSIGNMENTS, grade_answers, new_calls, record_calls, test_cell_ids, zoo_entries
+from homework_zoo import ASSIGNMENTS, grade_answers, graded_cell_ids, new_calls, record_calls, zoo_entries
 
 ENTRIES = [pytest.param(a, e, id=f"{a}/{e.path.stem}") for a in ASSIGNMENTS for e in zoo_entries(a)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_solution_passes_every_test_cell(assignment):
     graded = grade_answers(assignment)
     assert graded.lost == set(), graded.messages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("assignment", "entry"), ENTRIES)
 def test_a_zoo_answer_loses_exactly_its_own_questions(assignment, entry):
-    assert entry.loses <= set(test_cell_ids(assignment)), f"{entry.path.name} names unknown test cells"
+    assert entry.loses <= set(graded_cell_ids(assignment)), f"{entry.path.name} names unknown test cells"
     graded = grade_answers(assignment, entry.cells)
     assert graded.lost == entry.loses, (
         f"{entry.path.name}: expected to lose {sorted(entry.loses) or 'nothing'}, "
@@ -28,17 +30,8 @@ def test_a_zoo_answer_loses_exactly_its_own_questions(assignment, entry):
     )
 
 
-# Assignments whose hidden tests and zoo are not yet at the standard of issue 11; each entry
-# goes when its assignment is reworked, and the set must end empty.
-NOT_YET_REWORKED: set[str] = set()
-
-
-def _until_reworked(assignment):
-    reason = "hidden tests and zoo not yet reworked (issue 11)"
-    return pytest.param(assignment, marks=pytest.mark.xfail(assignment in NOT_YET_REWORKED, reason=reason, strict=True))
-
-
-@pytest.mark.parametrize("assignment", [_until_reworked(a) for a in ASSIGNMENTS])
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_tests_vary_every_argument_a_question_names(assignment):
     calls = new_calls()
     graded = grade_answers(assignment, wrap=record_calls(calls))
@@ -47,14 +40,10 @@ def test_the_tests_vary_every_argument_a_question_names(assignment):
     assert calls and not fixed, f"arguments that never change across the visible and hidden tests: {fixed}"
 
 
-@pytest.mark.parametrize("assignment", [_until_reworked(a) for a in ASSIGNMENTS])
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_the_zoo_has_eight_wrong_and_three_right_answers(assignment):
     entries = zoo_entries(assignment)
     wrong = {question for e in entries for question in e.loses}
     assert sum(bool(e.loses) for e in entries) >= 8 and sum(not e.loses for e in entries) >= 3
-    assert wrong == set(test_cell_ids(assignment)) - EXPERIMENT_AND_MANUAL.get(assignment, set()), (
-        "every autograded question needs at least one realistic wrong answer in the zoo")
+    assert wrong == set(graded_cell_ids(assignment)), "every autograded question needs a realistic wrong answer"
 
-
-# Test cells whose question is an experiment or is graded by hand need no wrong answer in the zoo.
-EXPERIMENT_AND_MANUAL: dict[str, set[str]] = {}

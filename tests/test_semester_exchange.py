@@ -357,7 +357,8 @@ def test_students_cannot_reach_each_other(semester):
     written even with their exact name."""
     right, mistake = semester.students["right"], semester.students["mistake"]
     inbound = semester.exchange / COURSE_ID / "inbound"
-    victim_submission = next(inbound.glob(f"{right.name}+{HW}+*"))
+    victim_submission = next(p for p in inbound.glob(f"{right.name}+{HW}+*")  # not the forged one (_forge)
+                             if p.stat().st_uid == right.uid)
     code = ("import glob, os, pathlib\nfound = []\n"
             f"try:\n    found.append(('list inbound', os.listdir({str(inbound)!r})))\nexcept PermissionError:\n    pass\n"
             f"found += [('glob', p) for p in glob.glob({str(inbound)!r} + '/{right.name}+*')]\n"
