@@ -11,7 +11,6 @@ never print the formula or the code."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 
@@ -25,6 +24,7 @@ from course_lib.grading.checks.compare import (
     expect_close,
     grading_device,
     grading_dtype,
+    one_thread,
     quiet_and_strict,
     random_tensor,
 )
@@ -368,17 +368,6 @@ def _extent(grad: torch.Tensor) -> int:
     return int((grad[0, 0].abs().sum(dim=0) > 0).sum())
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """Tiny tensors: one thread is faster than several fighting over the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _erf_runs(seed: int):
     """(depths, size, dtype_index, run_seed) for each run the check makes."""
     rng = random.Random(seed)
@@ -394,7 +383,7 @@ def check_input_gradient(input_gradient, seed: int = 0):
     spread), not like the theoretical field."""
     device = grading_device()
     slopes = []
-    with quiet_and_strict(), _one_thread():
+    with quiet_and_strict(), one_thread():
         for depths, size, dtype_index, run_seed in _erf_runs(seed):
             dtype = _dtypes(device)[dtype_index]
             generator = torch.Generator().manual_seed(run_seed)

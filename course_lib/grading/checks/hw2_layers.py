@@ -25,6 +25,7 @@ from course_lib.grading.checks.compare import (
     expect_close,
     grading_device,
     grading_dtype,
+    one_thread,
     random_tensor,
 )
 from course_lib.grading.checks.compare import quiet_and_strict as _quiet_and_strict
@@ -68,21 +69,9 @@ INIT_SCHEMES = tuple(initialization.INIT_COMPARISON)
 
 
 @contextlib.contextmanager
-def _one_thread():
-    """Every case here is a small tensor: one CPU thread is faster than several competing for
-    the cores of a machine that grades submissions in parallel. Restores the setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@contextlib.contextmanager
 def quiet_and_strict():
     """compare.quiet_and_strict on one CPU thread."""
-    with _quiet_and_strict(), _one_thread():
+    with _quiet_and_strict(), one_thread():
         yield
 
 
