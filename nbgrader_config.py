@@ -8,8 +8,13 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
 from course_lib.autograde.feedback import HideTestCode  # light: no torch for every nbgrader command
+from course_lib.lectures import kernel_config
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
+
+# Kernels (nbgrader autograde, `course grade --executor nbgrader`) talk over Unix sockets in
+# Jupyter's private runtime folder, not unencrypted TCP (ipykernel warns for every notebook).
+c.merge(kernel_config())
 
 c.CourseDirectory.course_id = "dl-course"
 c.CourseDirectory.source_directory = "solutions"
