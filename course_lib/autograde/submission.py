@@ -13,7 +13,8 @@ import nbformat
 from course_lib.autograde.sanitize import Sanitized
 
 MANUAL_NOTE = ("Written answers are graded by hand: the score leaves them out until a grader gives them points "
-               "in nbgrader's formgrader (`nbgrader formgrader` in the course root; see docs/grading.md).")
+               "in nbgrader's formgrader (from the course root: `jupyter lab`, then Nbgrader > Formgrader, or "
+               "`nbgrader formgrade`; see docs/grading.md).")
 
 
 @dataclass
