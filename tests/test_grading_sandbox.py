@@ -62,17 +62,28 @@ def battery(tmp_path_factory):
     }
 
 
+# tests/hostile.py states expected scores out of hw1's former 10 automatic points: what they mean is
+# the points lost (10: none, 9: one, 0: everything); the written answers wait for a grader.
+HOSTILE_FULL = 10
+
+
+def _expected_automatic(expected, outcome):
+    return 0 if expected == 0 else outcome.auto_max_score - (HOSTILE_FULL - expected)
+
+
 def test_batch_completes_and_honest_grades_are_unchanged(battery):
     outcomes = battery["outcomes"]
     assert battery["skipped"] == []
     assert set(outcomes) == {"alt_correct", "typical_mistakes", "blank", *battery["hostile"]}
-    assert outcomes["alt_correct"].score == outcomes["alt_correct"].max_score == 10
-    assert outcomes["typical_mistakes"].score == 3
+    alt = outcomes["alt_correct"]
+    assert alt.score == alt.auto_max_score > 0 and alt.needs_manual_grading == alt.manual_max_score > 0
+    assert outcomes["typical_mistakes"].score == 6
     assert outcomes["blank"].score == 0
-    cells = {s.student: s.cell_scores() for s in read_scores(db_url(battery["course"]), HW)}
-    assert cells["typical_mistakes"] == {f"{HW}/test_conv_output_size": 0, f"{HW}/test_conv_params": 0,
-                                         f"{HW}/test_vgg_params": 0, f"{HW}/test_conv_forward": 3,
-                                         f"{HW}/test_maxpool_backward": 0}
+    cells = {s.student: {c.cell: c.score for c in s.cells if not c.manual}
+             for s in read_scores(db_url(battery["course"]), HW)}
+    assert cells["typical_mistakes"] == {"test_conv_output_size": 0, "test_conv_params": 0, "test_vgg_params": 0,
+                                         "test_conv_forward": 3, "test_conv_backward": 0, "test_maxpool_forward": 0,
+                                         "test_maxpool_backward": 0, "test_input_gradient": 3}
 
 
 @pytest.mark.parametrize("student", [
@@ -85,15 +96,16 @@ def test_each_hostile_submission_gets_its_grade_and_a_reason(battery, student):
                     "private interpreter): a fork bomb or a write attack would not be contained")
     outcome = battery["outcomes"][student]
     expected = battery["hostile"][student][1]
-    assert outcome.max_score == 10
+    assert outcome.auto_max_score == battery["outcomes"]["alt_correct"].auto_max_score
     if expected is None:  # what else fails depends on how much memory the bomb kept
-        assert 0 <= outcome.score <= 9 and any("test_conv_params" in f for f in outcome.failed), outcome
+        assert 0 <= outcome.score <= outcome.auto_max_score - 1, outcome
+        assert any("test_conv_params" in f for f in outcome.failed), outcome
     else:
-        assert outcome.score == expected, (student, outcome)
-    if outcome.score < 10:
+        assert outcome.score == _expected_automatic(expected, outcome), (student, outcome)
+    if outcome.score < outcome.auto_max_score:
         assert outcome.problems or outcome.failed, outcome  # the reason is recorded
     log = battery["course"] / "logs" / HW / f"{student}.log"
-    assert log.is_file() and f"score {outcome.score:g} / 10" in log.read_text()
+    assert log.is_file() and f"score {outcome.score_text()}" in log.read_text()
 
 
 def test_reasons_name_the_problem(battery):
