@@ -25,22 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib.evidence import (
-    CLAIM_MODULES,
-    claim_module,
-    report,
-)
-from course_lib.evidence.table import RESULTS_DIR, EvidenceTable, load_result
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from course_lib.device import cpu_name  # noqa: E402 - after the path above
+from course_lib.evidence import CLAIM_MODULES, claim_module, report  # noqa: E402
+from course_lib.evidence.table import RESULTS_DIR, EvidenceTable, load_result  # noqa: E402
 
 
 def machine_description() -> str:
@@ -52,8 +39,9 @@ def run_claim(name: str, seeds: int, fast: bool, results: Path, images: Path) ->
     module = claim_module(name)
     load_before = os.getloadavg()[0]
     table = module.run(seeds=range(seeds), fast=fast)
-    table.setup.update(date=datetime.datetime.now().isoformat(timespec="minutes"), machine_description=machine_description(),
-                       torch_threads=torch.get_num_threads(), load_average=[load_before, os.getloadavg()[0]])
+    table.setup.update(date=datetime.datetime.now().isoformat(timespec="minutes"),
+                       machine_description=machine_description(), torch_threads=torch.get_num_threads(),
+                       load_average=[load_before, os.getloadavg()[0]])
     table.save(results)
     module.plot(table).savefig(images / f"evidence_{name}.png", dpi=110)
     print(f"{name}: {table.seconds:.0f} s", flush=True)

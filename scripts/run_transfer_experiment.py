@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course_lib import experiment as ex  # noqa: E402
-from course_lib.device import get_device  # noqa: E402
+from course_lib.device import cpu_name, get_device  # noqa: E402
 
 PNG = dict(dpi=110, metadata={"Software": None})  # no version stamp: reruns give the same bytes
 
@@ -48,17 +48,6 @@ PNG = dict(dpi=110, metadata={"Software": None})  # no version stamp: reruns giv
 # ---------------------------------------------------------------------------------------
 # Machine facts
 # ---------------------------------------------------------------------------------------
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def machine_text(threads: int) -> str:
