@@ -4,8 +4,8 @@ solutions/<hw>/   the instructor's source notebooks (solutions and hidden tests)
 assignments/<hw>/ the student versions, written by `course generate` (nbgrader's release)
 """
 
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
 from course_lib.autograde.feedback import HideTestCode  # light: no torch for every nbgrader command
 from course_lib.lectures import kernel_config

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from course_lib.autograde.course import CONFIG, export_csv, generate, generate_feedback
 from course_lib.autograde.pipeline import grade
-from course_lib.home import Homework, Lecture, home_page
 from course_lib.autograde.submission import MANUAL_NOTE, Outcome
+from course_lib.home import Homework, Lecture, home_page
 from course_lib.lectures import LectureResult, build_lectures
 
 
@@ -48,8 +48,11 @@ def build_course(root: Path, out: Path, fast: bool | None = None, jobs: int | No
     fast = os.environ.get("COURSE_FAST") == "1" if fast is None else fast
     jobs = jobs or min(2, os.cpu_count() or 1)
     say(f"lectures: executing notebooks/ into {out / 'lectures'}{' (COURSE_FAST=1)' if fast else ''}")
-    lectures = build_lectures(root / "notebooks", out / "lectures", fast=fast, check=False,
-                              progress=lambda r: say(f"  {r.name:28s} {r.seconds:6.1f}s  {'ok' if r.ok else r.errors[0]}"))
+
+    def progress(result):
+        say(f"  {result.name:28s} {result.seconds:6.1f}s  {'ok' if result.ok else result.errors[0]}")
+
+    lectures = build_lectures(root / "notebooks", out / "lectures", fast=fast, check=False, progress=progress)
     course = _scratch_course(root, out / "course")
     say(f"homework: generating {', '.join(generate(course))}")
     say(f"grading examples/submissions with {jobs} workers")

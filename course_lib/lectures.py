@@ -133,7 +133,7 @@ def execute_notebook(path, fast: bool = False, timeout: int = DEFAULT_CELL_TIMEO
     error = None
     try:
         client.execute(env=kernel_env(fast))
-    except Exception as exc:  # CellExecutionError, CellTimeoutError, DeadKernelError, NoSuchKernel, ...
+    except Exception as exc:  # noqa: BLE001 - CellExecutionError, CellTimeoutError, DeadKernelError, ...
         error = _ANSI.sub("", f"{type(exc).__name__}: {exc}")
     seconds = time.perf_counter() - start
     failed = _failed_cell(nb) if error else None
@@ -221,7 +221,8 @@ def build_lectures(notebooks_dir, out_dir, fast: bool = False, timeout: int = DE
         page = out_dir / f"{path.stem}.html"
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or path.stem}})
         page.write_text(body, encoding="utf-8")
-        errors = [f"{path.name} failed at {_cell_excerpt(nb, failed)}: {_error_summary(nb, failed, error)}"] if error else []
+        where = f"{path.name} failed at {_cell_excerpt(nb, failed)}"
+        errors = [f"{where}: {_error_summary(nb, failed, error)}"] if error else []
         result = LectureResult(path.stem, seconds, page, title, description, errors, failed, count_figures(nb))
         results.append(result)
         if progress is not None:
@@ -285,7 +286,7 @@ def notebook_problems(path) -> list[str]:
     path = Path(path)
     try:
         nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
-    except Exception as exc:  # unreadable JSON, unknown version: nbformat raises many types
+    except Exception as exc:  # noqa: BLE001 - unreadable JSON, unknown version: nbformat raises many types
         return [f"{path.name}: not a readable notebook ({type(exc).__name__}: {exc})"]
     problems = []
     try:

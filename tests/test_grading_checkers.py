@@ -11,13 +11,28 @@ import torch.nn.functional as F
 
 from course_lib import layers
 from course_lib.grading import (
-    CheckFailure, ForbiddenCallError, check_batchnorm_backward, check_batchnorm_forward, check_conv_forward,
-    check_conv_output_size, check_conv_params, check_dropout_forward, check_init_std, check_maxpool_backward,
-    check_vgg_params, check_augment, check_tta_flip, check_extract_features, check_linear_classifier, check_lora_linear,
-    check_occlusion_map, check_receptive_box, check_knn_accuracy, check_tsne_map,
+    CheckFailure,
+    ForbiddenCallError,
+    check_augment,
+    check_batchnorm_backward,
+    check_batchnorm_forward,
+    check_conv_forward,
+    check_conv_output_size,
+    check_conv_params,
+    check_dropout_forward,
+    check_extract_features,
+    check_init_std,
+    check_knn_accuracy,
+    check_linear_classifier,
+    check_lora_linear,
+    check_maxpool_backward,
+    check_occlusion_map,
+    check_receptive_box,
+    check_tsne_map,
+    check_tta_flip,
+    check_vgg_params,
 )
 from course_lib.grading.checks.guard import forbid
-
 
 # -- correct answers, written differently from the reference ------------------------------------
 
@@ -187,7 +202,7 @@ def test_a_swallowed_forbidden_call_still_fails():
     def sneaky(x):
         try:
             return F.relu(x)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a student's catch-all, as written
             return x
 
     with pytest.raises(ForbiddenCallError, match="relu"):

@@ -17,7 +17,13 @@ from nbgrader.api import Gradebook
 
 from course_lib.autograde import gradebook
 from course_lib.autograde.course import (
-    CourseError, assignment_ids, db_url, export_csv, generate, generate_feedback, run_nbgrader,
+    CourseError,
+    assignment_ids,
+    db_url,
+    export_csv,
+    generate,
+    generate_feedback,
+    run_nbgrader,
 )
 from course_lib.autograde.gradebook import read_scores
 from course_lib.autograde.pipeline import grade

@@ -32,8 +32,9 @@ def _stdout(path: Path) -> str:
 
 
 def _digest(folder: Path, skip=()) -> dict:
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not any(str(p.relative_to(folder)).startswith(s) for s in skip)}
+            for p in files if not any(str(p.relative_to(folder)).startswith(s) for s in skip)}
 
 
 @pytest.fixture(scope="module")

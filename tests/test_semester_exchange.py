@@ -180,8 +180,9 @@ class Semester:
                "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "COURSE_QUIET": "1", "MPLBACKEND": "Agg"}
         start = time.monotonic()
-        result = subprocess.run(args, check=False, cwd=cwd, env=env, user=account.uid, group=account.gid, extra_groups=[],
-                                capture_output=True, text=True, timeout=STEP_TIMEOUT, stdin=subprocess.DEVNULL)
+        result = subprocess.run(args, check=False, cwd=cwd, env=env, user=account.uid, group=account.gid,
+                                extra_groups=[], capture_output=True, text=True, timeout=STEP_TIMEOUT,
+                                stdin=subprocess.DEVNULL)
         self.steps[step], self.seconds[step] = result, time.monotonic() - start
         return result
 
@@ -197,7 +198,8 @@ class Semester:
 
     def check(self, step: str) -> subprocess.CompletedProcess:
         result = self.steps[step]
-        assert result.returncode == 0, f"{step} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        assert result.returncode == 0, f"{step} exited {result.returncode}:\n{output}"
         return result
 
 
@@ -286,7 +288,8 @@ def _forge(s: Semester) -> None:
     'submission' under the right student's name into the inbound (their own notebook); the
     instructor collects again into recollected/."""
     victim = s.students["right"].name
-    stamp = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+    stamp = later.strftime("%Y-%m-%d %H:%M:%S.%f %Z")
     forged = s.exchange / COURSE_ID / "inbound" / f"{victim}+{HW}+{stamp}+forged"
     code = ("import pathlib, shutil, sys\n"
             f"dest = pathlib.Path({str(forged)!r})\n"
@@ -360,10 +363,13 @@ def test_students_cannot_reach_each_other(semester):
     victim_submission = next(p for p in inbound.glob(f"{right.name}+{HW}+*")  # not the forged one (_forge)
                              if p.stat().st_uid == right.uid)
     code = ("import glob, os, pathlib\nfound = []\n"
-            f"try:\n    found.append(('list inbound', os.listdir({str(inbound)!r})))\nexcept PermissionError:\n    pass\n"
+            f"try:\n    found.append(('list inbound', os.listdir({str(inbound)!r})))\n"
+            "except PermissionError:\n    pass\n"
             f"found += [('glob', p) for p in glob.glob({str(inbound)!r} + '/{right.name}+*')]\n"
-            f"try:\n    found.append(('list home', os.listdir({str(right.home)!r})))\nexcept PermissionError:\n    pass\n"
-            f"try:\n    open({str(victim_submission / f'{HW}.ipynb')!r}, 'a').write('x')\n    found.append(('wrote', 1))\n"
+            f"try:\n    found.append(('list home', os.listdir({str(right.home)!r})))\n"
+            "except PermissionError:\n    pass\n"
+            f"try:\n    open({str(victim_submission / f'{HW}.ipynb')!r}, 'a').write('x')\n"
+            "    found.append(('wrote', 1))\n"
             "except PermissionError:\n    pass\n"
             "print('REACHED', found) if found else print('DENIED')\n")
     result = semester.as_user(mistake, "probe", code)

@@ -50,7 +50,8 @@ def validate(root: Path, wanted=None, jobs: int = 1, extra: dict | None = None) 
                     RELEASED: {hw: course / "assignments" / hw for hw in assignments}, **(extra or {})}
         for version, folders in versions.items():
             for hw, folder in folders.items():
-                shutil.copytree(folder, submissions / version / hw, ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
+                shutil.copytree(folder, submissions / version / hw,
+                                ignore=shutil.ignore_patterns("*.pyc", "__pycache__"))
         outcomes, _ = grade(course, submissions, jobs=jobs)
     return [Verdict(o.assignment, o.student, o.score, o.max_score,
                     0.0 if o.student == RELEASED else o.auto_max_score, o.manual_max_score) for o in outcomes]
