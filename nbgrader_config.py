@@ -8,7 +8,7 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
 from course_lib.autograde.feedback import HideTestCode  # light: no torch for every nbgrader command
-from course_lib.lectures import kernel_config
+from course_lib.kernels import kernel_config
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import jinja2
 import nbformat
 
+from course_lib.kernels import kernel_config
+
 FAST_ENV = "COURSE_FAST"
 #: Functions defined in a notebook may be at most this long (lines of the `def`, decorators excluded).
 MAX_FUNCTION_LINES = 10
@@ -96,24 +98,6 @@ def kernel_env(fast: bool) -> dict[str, str]:
     # threads made PyTorch's training steps up to 8x slower (measured on a busy 2-core machine).
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return env
-
-
-def kernel_config():
-    """The kernel manager talks to the kernel over Unix sockets (IPC), not unencrypted TCP
-    (over TCP ipykernel warns, rightly, for every notebook). The sockets live in Jupyter's
-    private runtime folder under a fresh name (a relative name would resolve against the
-    kernel's working folder on one side and ours on the other)."""
-    import uuid
-
-    from jupyter_core.paths import jupyter_runtime_dir
-    from traitlets.config import Config
-
-    runtime = Path(jupyter_runtime_dir())
-    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = str(runtime / f"kernel-{uuid.uuid4().hex}-ipc")
-    return config
 
 
 def execute_notebook(path, fast: bool = False, timeout: int = DEFAULT_CELL_TIMEOUT):

@@ -12,6 +12,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from course_lib.autograde.course import nbgrader_env
+from course_lib.kernels import kernel_config
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def check_notebook(path: Path, timeout: int = 300) -> list[QuestionResult]:
     saved = dict(os.environ)
     os.environ.update(nbgrader_env())
     try:
-        NotebookClient(notebook, timeout=timeout, allow_errors=True, kernel_name="python3",
+        NotebookClient(notebook, timeout=timeout, allow_errors=True, kernel_name="python3", config=kernel_config(),
                        resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     finally:
         os.environ.clear()
