@@ -99,7 +99,9 @@ def _validate(args) -> int:
     verdicts = validate(_root(args), args.assignments, jobs=args.jobs)
     for v in verdicts:
         mark = "ok  " if v.ok else "FAIL"
-        print(f"{mark} {v.assignment:24s} {v.version:10s} {v.score:g}/{v.max_score:g} (expected {v.expected:g})")
+        by_hand = f"; {v.manual_max_score:g} more graded by hand" if v.manual_max_score else ""
+        score = f"{v.score:g}/{v.max_score:g}"
+        print(f"{mark} {v.assignment:24s} {v.version:10s} {score} (expected {v.expected:g}{by_hand})")
     failed = [v for v in verdicts if not v.ok]
     print(f"{len(verdicts) - len(failed)}/{len(verdicts)} as expected")
     return 1 if failed else 0
