@@ -71,7 +71,7 @@ def test_dask_grades_equal_the_local_executor(graded):
     assert set(remote) == {"alt_correct", "typical_mistakes", "blank", *HOSTILE}
     assert remote == local
     outcomes = graded["dask_outcomes"]
-    assert outcomes["alt_correct"].score == 10 and outcomes["typical_mistakes"].score == 3
+    assert outcomes["alt_correct"].score == 17 and outcomes["typical_mistakes"].score == 6
     assert outcomes["blank"].score == 0
     for student, outcome in outcomes.items():
         mine = graded["local_outcomes"][student]
@@ -142,7 +142,7 @@ def test_a_failing_cluster_leaves_earlier_grades_alone(cluster, tmp_path):
     assert [(o.student, o.graded) for o in outcomes] == [("alt_correct", False), ("blank", False)]
     assert all(any("NOT GRADED: the Dask cluster could not run this submission" in p and "went away" in p
                    for p in o.problems) for o in outcomes)
-    assert _scores(course) == before and sum(before["alt_correct"].values()) == 10
+    assert _scores(course) == before and sum(before["alt_correct"].values()) == 17
     assert "NOT GRADED" in (course / "logs" / HW / "alt_correct.log").read_text()
 
 
@@ -158,7 +158,7 @@ def test_a_worker_with_a_different_course_lib_gets_no_submissions(cluster, tmp_p
             outcomes, _ = grade(course, folder, executor="dask", scheduler=cluster.scheduler_address, bar=False)
         finally:
             _repair_workers(client)
-    assert [(o.student, o.score, o.graded) for o in outcomes] == [("blank", 0, True), ("typical_mistakes", 3, True)]
+    assert [(o.student, o.score, o.graded) for o in outcomes] == [("blank", 0, True), ("typical_mistakes", 6, True)]
     assert f"not using Dask worker {stale}: it runs a different course_lib" in capsys.readouterr().err
 
 
