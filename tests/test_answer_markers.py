@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.autograde.similarity import answer_regions, assignment_questions
+from course_lib.autograde.answer_regions import answer_regions
+from course_lib.autograde.similarity import assignment_questions
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"

@@ -20,8 +20,9 @@ flagged against `reference` when their own share found in a reference reaches it
 Measured on the class of tests/test_similarity.py (k = copydetect's default 25): disguised
 copies (renamed variables, helpers split out and reordered, comments rewritten) scored
 0.64-1.00 against their source and a shared pair 1.00; independently written correct answers
-scored at most 0.53 against a reference (a checker-test alternative of the augmentation,
-whose calls the question prescribes) and 0.38 against each other. THRESHOLD = 0.6 lies in
+scored at most 0.57 against a reference (examples/submissions/alt_correct's hw3 Q7) and 0.38
+against each other. A pad-then-crop augmentation written apart from the solution, in the
+solution's idiom, scored 0.61 against it: a flag is a reason to read the two side by side. THRESHOLD = 0.6 lies in
 that gap; k = 20 or 30 narrowed it (0.57/0.65, 0.53/0.55). Answers under MIN_TOKENS (one or
 two lines: output size, parameter count, init scales, flip TTA) scored up to 0.58 against
 the reference when written independently, so they are not judged at all.
@@ -40,79 +41,18 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.autograde.answer_regions import AnswerRegion, answer_regions
+
 NOISE = 25          # k: length of a fingerprinted k-gram of normalized code (copydetect's default)
 WINDOW = 1          # winnowing window: 1 keeps every k-gram (answers are a few hundred characters)
 MIN_TOKENS = 60     # fewer fingerprinted characters (after boilerplate) than this: not compared
 THRESHOLD = 0.6     # flag at or above this share of shared code
 REFERENCE = "reference"
 
-_BEGIN = re.compile(r"^(\s*)# BEGIN ANSWER(.*)$")
-_END = re.compile(r"^\s*# END ANSWER\s*$")
-_ID = re.compile(r"^hw(\d+)\.Q(\d+)$")
 _HEADING = re.compile(r"^#{1,6}\s*Q(\d+)\.", re.MULTILINE)
 _ASSIGNMENT_NUMBER = re.compile(r"^hw(\d+)_")
 _SOLUTION_DELIMITERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
-
-
-# ---------------------------------------------------------------------------------------
-# Answer markers in the library source
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AnswerRegion:
-    """One marked region: `qid` like "hw2.Q1", the file relative to the package's parent,
-    the 1-based line numbers of its first and last code line, and that code."""
-
-    qid: str
-    path: str
-    first_line: int
-    last_line: int
-    code: str
-
-
-def answer_regions(package: Path) -> list[AnswerRegion]:
-    """Every `# BEGIN ANSWER hwN.Qk` ... `# END ANSWER` region in the .py files under `package`.
-
-    Raises ValueError, naming the file and line, for a malformed id, a BEGIN inside an open
-    region, an END without a BEGIN, a region left open at the end of a file, or an empty region.
-    """
-    package = Path(package)
-    regions = []
-    for path in sorted(package.rglob("*.py")):
-        name = path.relative_to(package.parent).as_posix()
-        regions += _regions_in(path.read_text(encoding="utf-8").splitlines(), name)
-    return regions
-
-
-def _regions_in(lines: list[str], name: str) -> list[AnswerRegion]:
-    regions, open_at, qid = [], None, None
-    for number, line in enumerate(lines, start=1):
-        begin = _BEGIN.match(line)
-        if begin:
-            if open_at is not None:
-                raise ValueError(f"{name}:{number}: BEGIN ANSWER inside the region opened at line {open_at}; "
-                                 "close it with '# END ANSWER' first (regions do not nest)")
-            qid, open_at = begin.group(2).strip(), number
-            if not _ID.match(qid):
-                raise ValueError(f"{name}:{number}: answer id {qid!r} is not of the form hwN.Qk (e.g. hw2.Q1)")
-        elif _END.match(line):
-            if open_at is None:
-                raise ValueError(f"{name}:{number}: END ANSWER without a BEGIN ANSWER before it")
-            if number == open_at + 1:
-                raise ValueError(f"{name}:{open_at}: the answer region {qid} is empty")
-            code = _dedent(lines[open_at:number - 1])
-            regions.append(AnswerRegion(qid, name, open_at + 1, number - 1, code))
-            open_at = None
-    if open_at is not None:
-        raise ValueError(f"{name}:{open_at}: answer region {qid} is never closed; add '# END ANSWER'")
-    return regions
-
-
-def _dedent(lines: list[str]) -> str:
-    indent = min((len(line) - len(line.lstrip()) for line in lines if line.strip()), default=0)
-    return "\n".join(line[indent:] for line in lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
