@@ -7,6 +7,7 @@
          [--executor dask --scheduler ADDRESS]   ... on a Dask cluster
          [--similarity]                          ... then the similarity report of each assignment
     course similarity HW [DIR]   answers that share code with another student's or the reference
+    course release [--due HW ..] the student edition (release/): a wheel without the homework answers
     course feedback [HW ...]     HTML feedback for graded submissions, in feedback/
     course export FILE.csv       one row per student and assignment (score after the late penalty)
          --format canvas --roster ROSTER.csv    ... as Canvas's gradebook import
@@ -141,6 +142,14 @@ def _similarity(args) -> int:
     return 0
 
 
+def _release(args) -> int:
+    from course_lib.autograde.release import release
+
+    root = _root(args)
+    release(root, Path(args.out) if args.out else root / "release", tuple(args.due))
+    return 0
+
+
 def _feedback(args) -> int:
     from course_lib.autograde.course import generate_feedback
 
@@ -223,6 +232,11 @@ def parser() -> argparse.ArgumentParser:
     similarity.add_argument("assignment", help="the assignment id, e.g. hw2_bn_dropout_init")
     similarity.add_argument("submissions", nargs="?", help="SUBMISSIONS/<student>/<assignment>/ (default: submitted/)")
     similarity.set_defaults(run=_similarity)
+    publish = commands.add_parser("release", help="the student edition: a wheel without the homework answers")
+    publish.add_argument("--out", help="the folder to write (default: release/)")
+    publish.add_argument("--due", nargs="*", default=[], metavar="HW",
+                         help="homework whose deadline has passed (hw1 ...): the student edition keeps their answers")
+    publish.set_defaults(run=_release)
     export = commands.add_parser("export", help="write grades as CSV")
     export.add_argument("path", help="the CSV file to write, e.g. grades.csv")
     export.add_argument("--format", choices=("csv", "canvas"), default="csv",
