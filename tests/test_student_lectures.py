@@ -10,6 +10,7 @@
   bottom on the student edition.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from course_lib.autograde.student_lectures import (
     student_kernel_env,
 )
 from course_lib.kernels import kernel_config
-from course_lib.lectures import KERNEL_NAME, notebook_problems
+from course_lib.lectures import KERNEL_NAME, kernel_env, notebook_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = '''"""A toy library with one homework answer."""
@@ -107,6 +108,16 @@ def test_another_error_stops_the_release_naming_notebook_and_cell(toy_project, t
     with pytest.raises(LectureReleaseError, match=r"toy_lecture.ipynb, cell 2 \('print\(undefined_name\)'\) fails "
                                                   r"on the student edition with NameError"):
         release_lectures(source.parent, toy_project, tmp_path / "out")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_kernel_environment_is_the_lecture_pages_with_the_student_project_first(fast, monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = student_kernel_env(tmp_path / "student", fast)
+    assert env.pop("PYTHONPATH") == os.pathsep.join([str((tmp_path / "student").resolve()), "/elsewhere"])
+    pages = kernel_env(fast)
+    assert pages.pop("PYTHONPATH") == "/elsewhere"
+    assert env == pages
 
 
 def test_shown_cell_fences_code_that_contains_a_fence():

@@ -30,6 +30,7 @@ real error, and running the released notebook again checks the result.
 from __future__ import annotations
 
 import ast
+import copy
 import os
 import re
 import time
@@ -39,7 +40,9 @@ from pathlib import Path
 import nbformat
 
 from course_lib.kernels import kernel_config
-from course_lib.lectures import DEFAULT_CELL_TIMEOUT, KERNEL_NAME, _python_of, kernel_env, strip_outputs
+
+#: Seconds one cell may run, as for the lecture pages (course_lib.lectures.DEFAULT_CELL_TIMEOUT).
+CELL_TIMEOUT = 600
 
 #: "conv2d_forward is homework hw1 Q4: write it in ..." (course_lib.replay.homework_error).
 HOMEWORK_ERROR = re.compile(r"(?P<function>[\w.]+) is homework (?P<homework>hw\d+) (?P<question>Q\d+)")
@@ -111,36 +114,46 @@ def release_lectures(notebooks_dir: Path, student_project: Path, out_dir: Path, 
 
 
 def release_lecture(path: Path, student_project: Path, out_dir: Path, fast: bool = True,
-                    timeout: int = DEFAULT_CELL_TIMEOUT) -> ReleasedLecture:
+                    timeout: int = CELL_TIMEOUT) -> ReleasedLecture:
     """Run the lecture at `path` on the student edition, convert its cells, and write it
-    to `out_dir`/<name>.ipynb without outputs. timeout: seconds allowed per cell."""
+    to `out_dir`/<name>.ipynb: the lecture as committed (without outputs) with the
+    converted cells shown. timeout: seconds allowed per cell."""
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, config=kernel_config(),
+    lecture = nbformat.read(path, as_version=4)
+    run = copy.deepcopy(lecture)  # the kernel's outputs go here, not into the released notebook
+    client = NotebookClient(run, timeout=timeout, config=kernel_config(),  # the notebook's kernelspec (python3)
                             allow_errors=True,  # errors come back as outputs; the kernel keeps its queue
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     start = time.perf_counter()
     with client.setup_kernel(env=student_kernel_env(student_project, fast)):
-        converted = _run_and_convert(client, nb, path.name)
+        converted = _run_and_convert(client, run, path.name)
     seconds = time.perf_counter() - start
+    for conversion in converted:
+        lecture.cells[conversion.index] = shown_cell(lecture.cells[conversion.index], conversion)
     out = out_dir / path.name
-    nbformat.write(nb, out)
-    strip_outputs(out)
+    nbformat.write(lecture, out)
     return ReleasedLecture(path.stem, out, seconds, converted)
 
 
 def student_kernel_env(student_project: Path, fast: bool) -> dict[str, str]:
-    """The lectures' kernel environment (`course_lib.lectures.kernel_env`) with the
-    student project first on PYTHONPATH, so that `import course_lib` finds the student edition."""
-    env = kernel_env(fast)
+    """The lecture pages' kernel environment with the student project first on
+    PYTHONPATH, so that `import course_lib` finds the student edition.
+
+    The pages' environment is `course_lib.lectures.kernel_env`, which the autograding
+    package may not import (tests/test_architecture.py: lectures is tooling, at the top of
+    the graph); tests/test_student_lectures.py keeps the two equal.
+    """
+    env = dict(os.environ)
+    env.update(COURSE_FAST="1" if fast else "0", MPLBACKEND="module://matplotlib_inline.backend_inline")
+    env.setdefault("COURSE_QUIET", "1")
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(student_project).resolve()), env.get("PYTHONPATH")]))
     return env
 
 
 def _run_and_convert(client, nb, notebook: str) -> list[Converted]:
-    """Run the code cells of `nb` in order, replacing each cell that needs a left-out
-    function by its shown form (in place). Returns the converted cells."""
+    """Run the code cells of `nb` in order; returns the cells to show, not run."""
     converted: list[Converted] = []
     needs: dict[str, Converted] = {}  # a name a converted cell assigns -> that cell
     for index, cell in enumerate(nb.cells):
@@ -154,7 +167,6 @@ def _run_and_convert(client, nb, notebook: str) -> list[Converted]:
                 raise LectureReleaseError(_failure(notebook, index, cell, error.ename, error.evalue))
             continue
         _run_quietly(client, _RESTORE, index)
-        nb.cells[index] = shown_cell(cell, conversion)
         needs.update(dict.fromkeys(assigned_names(cell.source), conversion))
         converted.append(conversion)
     return converted
@@ -217,8 +229,10 @@ def shown_cell(cell, converted: Converted):
 
 def assigned_names(source: str) -> set[str]:
     """Names a cell's code assigns, imports, or defines (anywhere in it, IPython magics allowed)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     try:
-        tree = ast.parse(_python_of(source))
+        tree = ast.parse(TransformerManager().transform_cell(source))  # magics (%, !) become calls
     except SyntaxError:
         return set()
     names = set()
