@@ -22,9 +22,9 @@ that imports the student edition (PYTHONPATH=<student project> first):
 After a cell is converted the kernel's names are put back as they were before it ran: a
 cell that failed halfway (it assigned `x` and `w`, then called `conv2d_forward`) leaves
 neither its new names nor its rebindings behind. What the cell changed in place (a
-tensor's values, a model's weights, the random generators' state) is not undone; later
-cells that depended on such a change, rather than on a name, fail at release time with a
-real error, and running the released notebook again checks the result.
+tensor's values, a model's weights, the random generators' state) is not undone: a later
+cell that depends on such a change rather than on a name could run differently in the
+released notebook, so the tests run each released notebook again, top to bottom.
 """
 
 from __future__ import annotations
