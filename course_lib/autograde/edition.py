@@ -56,15 +56,42 @@ def write_student_package(package: Path, destination: Path, notebooks: dict[str,
     by_file: dict[str, list[AnswerRegion]] = {}
     for region in regions:
         by_file.setdefault(region.path, []).append(region)
+    used = {path.relative_to(destination.parent).as_posix():
+            names_used(_outside(path.read_text(encoding="utf-8"), by_file.get(path.relative_to(destination.parent)
+                                                                           .as_posix(), [])))
+            for path in destination.rglob("*.py")}
     stripped = []
     for name, file_regions in by_file.items():
         path = destination.parent / name
-        others = "\n".join(p.read_text(encoding="utf-8") for p in destination.rglob("*.py") if p != path)
+        others = set().union(*(names for other, names in used.items() if other != name))
         text, left_out = strip_module(path.read_text(encoding="utf-8"), _module_name(name), file_regions, notebooks,
                                       others)
         path.write_text(text, encoding="utf-8")
         stripped += left_out
     return stripped
+
+
+def _outside(text: str, regions: list[AnswerRegion]) -> str:
+    """`text` with each line of `regions` replaced by `pass` (still valid Python, line numbers kept)."""
+    lines = text.splitlines()
+    for region in regions:
+        indent = re.match(r"\s*", lines[region.first_line - 1]).group(0)
+        for index in range(region.first_line - 1, region.last_line):
+            lines[index] = f"{indent}pass"
+    return "\n".join(lines)
+
+
+def names_used(text: str) -> set[str]:
+    """Every name a module's code uses: names, attributes and imported names (not its text)."""
+    used = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            used.update(alias.name for alias in node.names)
+    return used
 
 
 def _module_name(relative: str) -> str:
@@ -73,9 +100,9 @@ def _module_name(relative: str) -> str:
 
 
 def strip_module(text: str, module: str, regions: list[AnswerRegion], notebooks: dict[str, str],
-                 elsewhere: str = "") -> tuple[str, list[Stripped]]:
+                 elsewhere: frozenset[str] | set[str] = frozenset()) -> tuple[str, list[Stripped]]:
     """`text` of one module with `regions` left out; returns it and the functions left out.
-    elsewhere: the text of the package's other modules (a helper named there is kept)."""
+    elsewhere: the names the package's other modules use (a helper used there is kept)."""
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     edits: list[tuple[int, int, list[str]]] = []  # (first line index, end index, replacement lines)
@@ -176,16 +203,16 @@ def _body_edit(function, lines: list[str], error: str) -> tuple[int, int, list[s
     return (start, function.end_lineno, [indent + error])
 
 
-def _answer_only_helpers(tree: ast.Module, regions: list[AnswerRegion], elsewhere: str
+def _answer_only_helpers(tree: ast.Module, regions: list[AnswerRegion], elsewhere: set[str]
                          ) -> list[tuple[ast.FunctionDef, str]]:
     """Private module-level functions that only answer code uses (the regions, and helpers
     that are themselves answer-only), each with the question of the first region that needs
-    it. `elsewhere`: the text of the package's other modules; a name found there is kept."""
+    it. `elsewhere`: the names the package's other modules use; those are kept."""
     spans = [(r.first_line, r.last_line, r.qid) for r in regions]
     helpers = {node.name: node for node in tree.body
                if isinstance(node, ast.FunctionDef) and node.name.startswith("_")
                and not any(node.lineno <= first <= node.end_lineno for first, _, _ in spans)
-               and not re.search(rf"\b{node.name}\b", elsewhere)}
+               and node.name not in elsewhere}
     found: dict[str, str] = {}
     while True:
         new = _used_only_inside(tree, helpers, spans, found)

@@ -13,7 +13,6 @@ wrapping never touches the instructor's own process.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
@@ -50,11 +49,17 @@ class Recorder:
         self.entries: dict[str, dict] = {}
         self.skipped: dict[str, str] = {}
         self._depth = threading.local()
+        import course_lib.grading  # noqa: F401 - every module that may hold a second name for a function
+        import course_lib.visualize  # noqa: F401
+
         for key in keys:
             if key.endswith(".__init__"):
                 continue  # a constructor builds state; the student edition cannot replay it
             owner, name = _owner(key)
-            setattr(owner, name, self._wrap(key, getattr(owner, name)))
+            original = getattr(owner, name)
+            wrapped = self._wrap(key, original)
+            setattr(owner, name, wrapped)
+            _rebind(original, wrapped)
 
     def _wrap(self, key: str, function):
         signature = inspect.signature(function)
@@ -107,13 +112,13 @@ _UNSTORABLE = object()
 
 
 def _digest_or_none(value):
-    """A digest of a tensor, dict or module argument (what a call may change in place)."""
+    """A digest of a tensor, dict, module or generator argument (what a call may change in place)."""
     import torch
     from torch import nn
 
     from course_lib import replay
 
-    if isinstance(value, (torch.Tensor, dict, nn.Module)):
+    if isinstance(value, (torch.Tensor, dict, nn.Module, torch.Generator)):
         try:
             return replay.digest({"value": value})
         except Exception:  # noqa: BLE001 - what cannot be keyed is not replayed
@@ -127,6 +132,8 @@ def _state(value):
 
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu").clone()
+    if isinstance(value, torch.Generator):
+        return {"generator_state": value.get_state()}
     if isinstance(value, dict):
         return {"items": _storable(dict(value))}
     return {"state_dict": _storable(dict(value.state_dict())),
@@ -137,19 +144,23 @@ def _state(value):
 def _storable(value):
     """`value` with tensors detached on the CPU, or _UNSTORABLE if torch.load(weights_only=True)
     could not read it back."""
+    import numpy as np
     import torch
 
-    from course_lib.replay import DATACLASS
+    from course_lib.replay import RECORD, record_fields
 
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu").clone()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = _storable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    record = record_fields(value)
+    if record is not None:
+        fields = _storable(record)
         cls = type(value)
-        return _UNSTORABLE if fields is _UNSTORABLE else {DATACLASS: f"{cls.__module__}:{cls.__qualname__}",
+        return _UNSTORABLE if fields is _UNSTORABLE else {RECORD: f"{cls.__module__}:{cls.__qualname__}",
                                                           "fields": fields}
+    if isinstance(value, np.ndarray):
+        return _UNSTORABLE
     if isinstance(value, (list, tuple)):
         items = [_storable(item) for item in value]
         return _UNSTORABLE if any(item is _UNSTORABLE for item in items) else type(value)(items)
@@ -157,6 +168,16 @@ def _storable(value):
         items = {key: _storable(item) for key, item in value.items()}
         return _UNSTORABLE if any(item is _UNSTORABLE for item in items.values()) else items
     return _UNSTORABLE
+
+
+def _rebind(original, wrapped) -> None:
+    """Point every other name of `original` in course_lib's modules (a package's re-export:
+    `course_lib.visualize.occlusion_map`) at `wrapped` too."""
+    for module_name, module in list(sys.modules.items()):
+        if module_name.startswith("course_lib") and module is not None:
+            for attribute, value in list(vars(module).items()):
+                if value is original:
+                    setattr(module, attribute, wrapped)
 
 
 def _owner(key: str):

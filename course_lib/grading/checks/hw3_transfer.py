@@ -31,6 +31,7 @@ from course_lib.grading.checks.compare import (
 )
 from course_lib.grading.checks.guard import forbid
 from course_lib.models import SmallCNN, pretrained_backbone
+from course_lib.replay import replayable
 
 # what course_lib.grading re-exports
 __all__ = [
@@ -315,19 +316,18 @@ def check_lora_linear(LoRALinear, seed: int = 0):
                 f"({str(dtype).replace('torch.', '')})")
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
         base = nn.Linear(fan_in, fan_out, bias=bias).to(device=device, dtype=dtype)
-        reference = transfer.LoRALinear(copy.deepcopy(base), r, alpha)
+        pristine = copy.deepcopy(base)
+        reference = _lora_reference(pristine, r, alpha)
         x = random_tensor(generator, *batch, fan_in, device=device, dtype=dtype)
         atol, rtol = _tolerance(dtype)
         with quiet_and_strict():
             layer = call_student(LoRALinear, (base, r, alpha), case, "LoRALinear")
-            _check_lora_parameters(layer, reference, case, kind="nn.Parameter")
-            _check_lora_start(layer, reference, x, case, atol, rtol)
+            _check_lora_parameters(layer, reference, pristine, case, kind="nn.Parameter")
+            _check_lora_start(layer, pristine, x, case, atol, rtol)
             with torch.no_grad():
                 layer.A.copy_(random_tensor(generator, r, fan_in, device=device, dtype=dtype))
                 layer.B.copy_(random_tensor(generator, fan_out, r, device=device, dtype=dtype))
-                reference.lora_A.weight.copy_(layer.A)
-                reference.lora_B.weight.copy_(layer.B)
-                expected = reference(x)
+            expected = _lora_reference_output(pristine, r, alpha, layer.A.detach(), layer.B.detach(), x)
             expect_close(call_student(layer, (x,), case, "LoRALinear.forward"), expected, case,
                          "the output with A and B set", "How do r and alpha enter the update's strength?",
                          atol=atol, rtol=rtol)
@@ -337,9 +337,35 @@ def check_lora_linear(LoRALinear, seed: int = 0):
                          atol=atol, rtol=rtol)
 
 
-def _check_lora_start(layer, reference, x, case, atol, rtol):
-    """At the start: the output is the base's, and the adapter gets a gradient (can learn)."""
-    before = reference.base(x).detach()
+@replayable("hw3")
+def _lora_reference(base: nn.Module, r: int, alpha: float) -> dict:
+    """The reference LoRA layer around a copy of `base` (nn.Linear or nn.Conv2d): the shapes
+    of its A and B weights and its number of trainable parameters."""
+    reference = _reference_lora_layer(base, r, alpha)
+    return {"A": tuple(reference.lora_A.weight.shape), "B": tuple(reference.lora_B.weight.shape),
+            "trainable": transfer.trainable_parameters(reference)}
+
+
+@replayable("hw3")
+def _lora_reference_output(base: nn.Module, r: int, alpha: float, a: torch.Tensor, b: torch.Tensor,
+                           x: torch.Tensor) -> torch.Tensor:
+    """The reference LoRA layer's output on x with its A and B weights set to `a` and `b`."""
+    reference = _reference_lora_layer(base, r, alpha)
+    with torch.no_grad():
+        reference.lora_A.weight.copy_(a)
+        reference.lora_B.weight.copy_(b)
+        return reference(x)
+
+
+def _reference_lora_layer(base: nn.Module, r: int, alpha: float) -> nn.Module:
+    kind = transfer.LoRALinear if isinstance(base, nn.Linear) else transfer.LoRAConv2d
+    return kind(copy.deepcopy(base), r, alpha)
+
+
+def _check_lora_start(layer, pristine, x, case, atol, rtol):
+    """At the start: the output is the base's (`pristine`, an untouched copy), and the adapter
+    gets a gradient (can learn)."""
+    before = pristine(x).detach()
     out = call_student(layer, (x,), case, "forward")
     expect_close(out, before, case, "the output at the start",
                  "The adapted layer must start equal to the pretrained layer.", atol=atol, rtol=rtol)
@@ -353,25 +379,27 @@ def _check_lora_start(layer, reference, x, case, atol, rtol):
     layer.zero_grad(set_to_none=True)
 
 
-def _check_lora_parameters(layer, reference, case, kind):
-    """A and B of the reference's shapes, the base frozen, as many trainable numbers as the reference."""
-    for name, expected in (("A", reference.lora_A.weight), ("B", reference.lora_B.weight)):
+def _check_lora_parameters(layer, reference, pristine, case, kind):
+    """A and B of the reference's shapes (`_lora_reference`), with the base weight's dtype and
+    device, the base frozen, as many trainable numbers as the reference."""
+    base_weight = pristine.weight
+    for name in ("A", "B"):
         part = getattr(layer, name, None)
         weight = part if kind == "nn.Parameter" else getattr(part, "weight", None)
         ok_type = isinstance(part, nn.Parameter) if kind == "nn.Parameter" else isinstance(part, nn.Conv2d)
         if not ok_type or not isinstance(weight, torch.Tensor):
             raise CheckFailure(f"case {case}: {name} should be an {kind}, got {type(part).__name__}")
-        if tuple(weight.shape) != tuple(expected.shape):
+        if tuple(weight.shape) != tuple(reference[name]):
             raise CheckFailure(f"case {case}: {name} has {'weight ' if kind != 'nn.Parameter' else ''}shape "
                                f"{tuple(weight.shape)}, which does not fit this layer")
-        if weight.dtype != expected.dtype or weight.device != expected.device:
+        if weight.dtype != base_weight.dtype or weight.device != base_weight.device:
             raise CheckFailure(f"case {case}: {name} is {weight.dtype} on {weight.device}; make it like the base "
-                               f"weight ({expected.dtype} on {expected.device})")
+                               f"weight ({base_weight.dtype} on {base_weight.device})")
     base = getattr(layer, "base", None)
     if not isinstance(base, nn.Module) or any(p.requires_grad for p in base.parameters()):
         raise CheckFailure(f"case {case}: the base layer (self.base) must be kept and frozen (requires_grad=False)")
     trainable = sum(p.numel() for p in layer.parameters() if p.requires_grad)
-    wanted = transfer.trainable_parameters(reference)
+    wanted = reference["trainable"]
     if trainable != wanted:
         raise CheckFailure(f"case {case}: {trainable} trainable parameters, expected {wanted}")
 
@@ -423,37 +451,47 @@ def check_fine_tuning(prepare_fine_tuning, seed: int = 0):
     for model, blocks, train_last, c in _fine_tuning_cases(seed):
         dtype = next(model.parameters()).dtype
         case = f"{len(blocks)} blocks, train_last={train_last} ({str(dtype).replace('torch.', '')})"
-        reference = copy.deepcopy(model)
-        transfer.freeze(reference, train_last, blocks=[*reference[0], reference[1]])
-        transfer.freeze_bn(reference)
+        inputs = [random_tensor(generator, 6, c, 7, 9, device=module_device(model), dtype=dtype) * 2 + 1
+                  for _ in range(2)]
+        reference = _fine_tuned_reference(model, train_last, inputs)
         model.requires_grad_(True)
         with quiet_and_strict():
             call_student(prepare_fine_tuning, (model, list(blocks), train_last), case, "prepare_fine_tuning")
-        wrong = [name for (name, p), q in zip(model.named_parameters(), reference.parameters())
-                 if p.requires_grad != q.requires_grad]
+        wrong = [(name, should) for (name, p), should in zip(model.named_parameters(), reference["trainable"])
+                 if p.requires_grad != should]
         if wrong:
-            should = "trainable" if dict(reference.named_parameters())[wrong[0]].requires_grad else "frozen"
-            raise CheckFailure(f"case {case}: parameter {wrong[0]} (and {len(wrong) - 1} more) should be {should}")
-        _check_statistics_kept(model, reference, generator, c, case)
+            name, should = wrong[0]
+            raise CheckFailure(f"case {case}: parameter {name} (and {len(wrong) - 1} more) should be "
+                               f"{'trainable' if should else 'frozen'}")
+        _check_statistics_kept(model, inputs, reference["outputs"][-1], case)
 
 
-def _check_statistics_kept(model, reference, generator, c, case):
-    """Train mode, two forward passes: running statistics unchanged and outputs equal the
-    reference's (which normalizes with the running statistics)."""
-    statistics = {name: b.clone() for name, b in model.named_buffers()}
-    dtype = next(model.parameters()).dtype
-    model.train()
+@replayable("hw3")
+def _fine_tuned_reference(model: nn.Module, train_last: int, inputs: list[torch.Tensor]) -> dict:
+    """The reference preparation of a copy of `model` (blocks: its first part's children, then
+    its head): which parameters stay trainable (in `parameters()` order), and its outputs in
+    train mode on each of `inputs`, one after the other."""
+    reference = copy.deepcopy(model)
+    transfer.freeze(reference, train_last, blocks=[*reference[0], reference[1]])
+    transfer.freeze_bn(reference)
     reference.train()
+    return {"trainable": [p.requires_grad for p in reference.parameters()],
+            "outputs": [reference(x).detach() for x in inputs]}
+
+
+def _check_statistics_kept(model, inputs, expected, case):
+    """Train mode, a forward pass on each of `inputs`: running statistics unchanged, and the
+    last output equals `expected`, the reference's (which normalizes with the running statistics)."""
+    statistics = {name: b.clone() for name, b in model.named_buffers()}
+    model.train()
     with quiet_and_strict():
-        for _ in range(2):
-            x = random_tensor(generator, 6, c, 7, 9, device=module_device(model), dtype=dtype) * 2 + 1
+        for x in inputs:
             got = call_student(model, (x,), case, "the prepared model")
-            expected = reference(x)
     changed = [name for name, b in model.named_buffers() if not torch.equal(b, statistics[name])]
     if changed:
         raise CheckFailure(f"case {case}: after model.train() and two batches, the BatchNorm statistics "
                            f"{changed[0]} changed (and {len(changed) - 1} more): fine-tuning would drift them")
-    atol, rtol = _tolerance(dtype)
+    atol, rtol = _tolerance(next(model.parameters()).dtype)
     expect_close(got, expected, case, "the output after model.train()",
                  "Which statistics does a BatchNorm layer normalize with in training mode?", atol=atol, rtol=rtol)
 
@@ -499,18 +537,18 @@ def check_lora_conv2d(LoRAConv2d, seed: int = 0):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
         base = nn.Conv2d(**settings).to(device=device, dtype=dtype)
         case = f"{base}, r={r}, alpha={alpha}, x ({n}, {settings['in_channels']}, {size[0]}, {size[1]})"
-        reference = transfer.LoRAConv2d(copy.deepcopy(base), r, alpha)
+        pristine = copy.deepcopy(base)
+        reference = _lora_reference(pristine, r, alpha)
         x = random_tensor(generator, n, settings["in_channels"], *size, device=device, dtype=dtype)
         atol, rtol = _tolerance(dtype)
         with quiet_and_strict():
             layer = call_student(LoRAConv2d, (base, r, alpha), case, "LoRAConv2d")
-            _check_lora_parameters(layer, reference, case, kind="nn.Conv2d")
-            _check_lora_start(layer, reference, x, case, atol, rtol)
+            _check_lora_parameters(layer, reference, pristine, case, kind="nn.Conv2d")
+            _check_lora_start(layer, pristine, x, case, atol, rtol)
             with torch.no_grad():
-                for part, twin in ((layer.A, reference.lora_A), (layer.B, reference.lora_B)):
+                for part in (layer.A, layer.B):
                     part.weight.copy_(random_tensor(generator, *part.weight.shape, device=device, dtype=dtype))
-                    twin.weight.copy_(part.weight)
-                expected = reference(x)
+            expected = _lora_reference_output(pristine, r, alpha, layer.A.weight.detach(), layer.B.weight.detach(), x)
             expect_close(call_student(layer, (x,), case, "LoRAConv2d.forward"), expected, case,
                          "the output with A and B set",
                          "Does A see the same window of the input as the base conv, at the same positions?",
