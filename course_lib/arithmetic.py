@@ -350,6 +350,7 @@ class _Tracer(TorchFunctionMode):
         self.alive: list[torch.Tensor] = []  # keeps ids unique while the pass runs
         self.depth = 0
         self.counted_modules: set[int] = set()
+        self.fields_missing: str | None = None  # why receptive fields could not be followed
 
     def remember(self, tensor, field_value):
         if isinstance(tensor, torch.Tensor):
@@ -374,8 +375,11 @@ class _Tracer(TorchFunctionMode):
             return
         field_in = self.field_of(tensor_in)
         field_out = None
-        if field_in is not None:
-            field_out = _module_field(module, field_in, tuple(tensor_in.shape), tuple(output.shape))
+        if field_in is not None and self.fields_missing is None:
+            try:
+                field_out = _module_field(module, field_in, tuple(tensor_in.shape), tuple(output.shape))
+            except NotImplementedError as error:  # the student edition leaves the field recurrence out
+                self.fields_missing = str(error)
         macs = _module_macs(module, inputs, output)
         if macs is None:
             self.note_uncounted(f"{name} ({type(module).__name__}): unknown module type, MACs not counted")
@@ -498,6 +502,8 @@ def summarize(model: nn.Module, input_size) -> Summary:
     uncounted = [what if n == 1 else f"{what} (x{n})" for what, n in tracer.uncounted.items()]
     if counted != total:
         uncounted.append(f"{total - counted} parameters belong to no leaf module that ran (in totals, not in rows)")
+    if tracer.fields_missing:
+        uncounted.append(f"receptive fields: {tracer.fields_missing}")
     input_shape = tuple(_example_input(model, input_size).shape)
     return Summary(tracer.rows, input_shape, total, trainable, uncounted)
 
@@ -536,7 +542,10 @@ def receptive_field(model: nn.Module, input_size) -> dict[str, LayerField]:
     >>> receptive_field(vgg16(), (3, 224, 224))["features.30"].size
     (212, 212)
     """
-    return {row.name: LayerField(row.name, row.type, row.field) for row in _trace(model, input_size).rows}
+    tracer = _trace(model, input_size)
+    if tracer.fields_missing:
+        raise NotImplementedError(tracer.fields_missing)
+    return {row.name: LayerField(row.name, row.type, row.field) for row in tracer.rows}
 
 
 # ---------------------------------------------------------------------------------------
