@@ -71,6 +71,7 @@ from torch import nn
 
 from course_lib import data as course_data
 from course_lib.device import get_device, module_device, seed_everything
+from course_lib.kernels import FAST_ENV
 from course_lib.models import SmallCNN, backbone_manifest, pretrained_backbone
 from course_lib.train import evaluate, fit
 from course_lib.transfer import apply_lora, extract_features, freeze, freeze_bn, linear_probe, trainable_parameters
@@ -78,7 +79,6 @@ from course_lib.transfer import apply_lora, extract_features, freeze, freeze_bn,
 if TYPE_CHECKING:  # matplotlib is imported when the plot is drawn, not at import time
     from matplotlib.figure import Figure
 
-FAST_ENV = "COURSE_FAST"
 METHODS = ("scratch", "linear_probe", "finetune_last", "finetune_all", "lora")
 LABELS_PER_CLASS = (5, 10, 50, None)
 SEEDS = (0, 1, 2)

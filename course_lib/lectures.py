@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import html
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,15 +28,10 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from course_lib.kernels import kernel_config
+from course_lib.kernels import DEFAULT_CELL_TIMEOUT, KERNEL_NAME, kernel_config, kernel_env
 
-FAST_ENV = "COURSE_FAST"
 #: Functions defined in a notebook may be at most this long (lines of the `def`, decorators excluded).
 MAX_FUNCTION_LINES = 10
-#: Seconds one cell may run before the build gives up on the notebook.
-DEFAULT_CELL_TIMEOUT = 600
-KERNEL_NAME = "python3"
-_INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in IPython tracebacks
 # Lecture pages work offline: nbconvert's lab template without the scripts it loads from a
 # CDN (RequireJS, for widgets; MathJax; Mermaid). The lectures have neither widgets nor
@@ -86,18 +80,6 @@ class LectureResult:
 # ---------------------------------------------------------------------------------------
 # Executing
 # ---------------------------------------------------------------------------------------
-
-
-def kernel_env(fast: bool) -> dict[str, str]:
-    """The kernel's environment: ours, with COURSE_FAST set, figures inline, OpenMP threads passive."""
-    env = dict(os.environ)
-    env[FAST_ENV] = "1" if fast else "0"
-    env["MPLBACKEND"] = _INLINE_BACKEND  # a test runner's MPLBACKEND=Agg would swallow plots
-    env.setdefault("COURSE_QUIET", "1")  # no progress bars in the pages
-    # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other work, spinning
-    # threads made PyTorch's training steps up to 8x slower (measured on a busy 2-core machine).
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return env
 
 
 def execute_notebook(path, fast: bool = False, timeout: int = DEFAULT_CELL_TIMEOUT):

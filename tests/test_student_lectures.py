@@ -29,8 +29,8 @@ from course_lib.autograde.student_lectures import (
     shown_cell,
     student_kernel_env,
 )
-from course_lib.kernels import kernel_config
-from course_lib.lectures import KERNEL_NAME, kernel_env, notebook_problems
+from course_lib.kernels import KERNEL_NAME, kernel_config, kernel_env
+from course_lib.lectures import notebook_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = '''"""A toy library with one homework answer."""

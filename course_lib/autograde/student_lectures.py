@@ -39,10 +39,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib.kernels import kernel_config
-
-#: Seconds one cell may run, as for the lecture pages (course_lib.lectures.DEFAULT_CELL_TIMEOUT).
-CELL_TIMEOUT = 600
+from course_lib.kernels import DEFAULT_CELL_TIMEOUT, kernel_config, kernel_env
 
 #: "conv2d_forward is homework hw1 Q4: write it in ..." (course_lib.replay.homework_error).
 HOMEWORK_ERROR = re.compile(r"(?P<function>[\w.]+) is homework (?P<homework>hw\d+) (?P<question>Q\d+)")
@@ -114,7 +111,7 @@ def release_lectures(notebooks_dir: Path, student_project: Path, out_dir: Path, 
 
 
 def release_lecture(path: Path, student_project: Path, out_dir: Path, fast: bool = True,
-                    timeout: int = CELL_TIMEOUT) -> ReleasedLecture:
+                    timeout: int = DEFAULT_CELL_TIMEOUT) -> ReleasedLecture:
     """Run the lecture at `path` on the student edition, convert its cells, and write it
     to `out_dir`/<name>.ipynb: the lecture as committed (without outputs) with the
     converted cells shown. timeout: seconds allowed per cell."""
@@ -137,17 +134,9 @@ def release_lecture(path: Path, student_project: Path, out_dir: Path, fast: bool
 
 
 def student_kernel_env(student_project: Path, fast: bool) -> dict[str, str]:
-    """The lecture pages' kernel environment with the student project first on
-    PYTHONPATH, so that `import course_lib` finds the student edition.
-
-    The pages' environment is `course_lib.lectures.kernel_env`, which the autograding
-    package may not import (tests/test_architecture.py: lectures is tooling, at the top of
-    the graph); tests/test_student_lectures.py keeps the two equal.
-    """
-    env = dict(os.environ)
-    env.update(COURSE_FAST="1" if fast else "0", MPLBACKEND="module://matplotlib_inline.backend_inline")
-    env.setdefault("COURSE_QUIET", "1")
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """The lecture pages' kernel environment (`kernel_env`) with the student project first on
+    PYTHONPATH, so that `import course_lib` finds the student edition."""
+    env = kernel_env(fast)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(student_project).resolve()), env.get("PYTHONPATH")]))
     return env
 
