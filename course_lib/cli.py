@@ -146,7 +146,7 @@ def _release(args) -> int:
     from course_lib.autograde.release import release
 
     root = _root(args)
-    release(root, Path(args.out) if args.out else root / "release", tuple(args.due))
+    release(root, Path(args.out) if args.out else root / "release", tuple(args.due), lectures=not args.no_lectures)
     return 0
 
 
@@ -236,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
     publish.add_argument("--out", help="the folder to write (default: release/)")
     publish.add_argument("--due", nargs="*", default=[], metavar="HW",
                          help="homework whose deadline has passed (hw1 ...): the student edition keeps their answers")
+    publish.add_argument("--no-lectures", action="store_true",
+                         help="skip running the lectures on the student edition (release/lectures/, a few minutes)")
     publish.set_defaults(run=_release)
     export = commands.add_parser("export", help="write grades as CSV")
     export.add_argument("path", help="the CSV file to write, e.g. grades.csv")

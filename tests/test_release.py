@@ -48,7 +48,7 @@ def student_tree(tmp_path_factory):
 def installed(tmp_path_factory):
     """`course release` into a temporary folder, its wheel installed alone: (release folder, site folder)."""
     out = tmp_path_factory.mktemp("release")
-    wheel = release(ROOT, out, say=lambda *_: None)
+    wheel = release(ROOT, out, say=lambda *_: None, lectures=False)  # lectures: test_student_lectures.py
     site = out / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True)
@@ -192,3 +192,20 @@ def _hidden_test_lines() -> list[str]:
                 lines += [line.strip() for line in hidden.splitlines() if len(line.strip()) > 20]
     assert lines
     return lines
+
+
+def test_summarize_keeps_its_counts_where_receptive_fields_are_homework(student_tree):
+    package, _ = student_tree
+    code = ("import torch.nn as nn\n"
+            "from course_lib.arithmetic import summarize, receptive_field\n"
+            "summary = summarize(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), (1, 8, 8))\n"
+            "print(summary.total_params, summary.rows[0].field, summary.uncounted)\n"
+            "try:\n"
+            "    receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 8, 8))\n"
+            "except NotImplementedError as error:\n"
+            "    print('raised', error)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=package.parent,
+                          env={**os.environ, "PYTHONPATH": str(package.parent)})
+    counts, raised = done.stdout.strip().splitlines()
+    assert counts.startswith("20 None ") and "receptive fields: _grow is homework hw4 Q2" in counts, counts
+    assert raised.startswith("raised _grow is homework hw4 Q2"), raised

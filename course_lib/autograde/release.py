@@ -6,6 +6,8 @@ release/
                          course_lib/expected/<hw>.pt: the reference's results for the visible tests)
   dl_course_student-<version>-py3-none-any.whl
   assignments/<hw>/      the released notebooks (a copy of assignments/)
+  lectures/              the lectures for the student edition: a cell that needs a left-out
+                         function is shown, not run (course_lib.autograde.student_lectures)
 
 The full edition (`pip install -e .`) is the source tree, unchanged.
 """
@@ -21,6 +23,7 @@ import tomllib
 from pathlib import Path
 
 from course_lib.autograde.edition import Stripped, homework_number, write_student_package
+from course_lib.autograde.student_lectures import release_lectures
 
 STUDENT_PROJECT = "dl-course-student"
 
@@ -31,9 +34,10 @@ def assignment_notebooks(course_root: Path) -> dict[str, str]:
             for folder in sorted((course_root / "assignments").iterdir()) if folder.is_dir()}
 
 
-def release(course_root: Path, out: Path, due: tuple[str, ...] = (), say=print) -> Path:
+def release(course_root: Path, out: Path, due: tuple[str, ...] = (), say=print, lectures: bool = True) -> Path:
     """Write the student edition under `out`; returns the wheel. `due`: homework numbers
-    ("hw1") whose answers the student edition keeps (their deadline has passed)."""
+    ("hw1") whose answers the student edition keeps (their deadline has passed).
+    lectures: also run the lectures on it (COURSE_FAST=1, a few minutes) into `out`/lectures/."""
     notebooks = assignment_notebooks(course_root)
     project = out / "student"
     package = project / "course_lib"
@@ -46,7 +50,10 @@ def release(course_root: Path, out: Path, due: tuple[str, ...] = (), say=print) 
     wheel = _build_wheel(project, out)
     shutil.rmtree(out / "assignments", ignore_errors=True)
     shutil.copytree(course_root / "assignments", out / "assignments")
-    say(f"release: {wheel} and {out / 'assignments'}")
+    if lectures:
+        shutil.rmtree(out / "lectures", ignore_errors=True)
+        release_lectures(course_root / "notebooks", project, out / "lectures", fast=True, say=say)
+    say(f"release: {wheel}, {out / 'assignments'}" + (f", {out / 'lectures'}" if lectures else ""))
     return wheel
 
 
