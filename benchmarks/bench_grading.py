@@ -2,9 +2,13 @@
 same submissions (the shipped examples, all four assignments), in one run.
 
 Prints `name: value` lines: seconds per submission for each, and whether the per-cell
-grades are identical. Takes a few minutes on a 2-core CPU.
+grades are identical; then, per assignment, the wall and CPU seconds per submission of stock
+`nbgrader autograde` and of `course grade --jobs 1` (CPU: this process's children, which
+include the graders' kernels and workers), and how long the reference solution notebook
+takes to run top to bottom. Takes about ten minutes on a 2-core CPU.
 """
 
+import resource
 import shutil
 import tempfile
 import time
@@ -41,6 +45,37 @@ def ours(course: Path, jobs: int) -> float:
     return time.perf_counter() - start
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of finished child processes) of run()."""
+    wall, cpu = time.perf_counter(), children_cpu()
+    run()
+    return time.perf_counter() - wall, children_cpu() - cpu
+
+
+def per_assignment(tmp: Path, hw: str) -> dict[str, tuple[float, float]]:
+    """Wall and CPU seconds per submission of `hw`, stock and ours (--jobs 1), each in a fresh
+    course, and of running the solution notebook once with nbclient."""
+    from course_lib.lectures import execute_notebook
+
+    submissions = tmp / f"only_{hw}"
+    for folder in EXAMPLES.glob(f"*/{hw}"):
+        shutil.copytree(folder, submissions / folder.parent.name / hw)
+    count = len(list(submissions.glob("*")))
+    stock, mine = fresh_course(tmp, f"stock_{hw}"), fresh_course(tmp, f"ours_{hw}")
+    shutil.copytree(submissions, stock / "submitted")
+    database = "--CourseDirectory.db_url=" + db_url(stock)
+    stock_run = timed(lambda: run_nbgrader(stock, "autograde", hw, "--force", database))
+    ours_run = timed(lambda: grade(mine, submissions, jobs=1))
+    solution = timed(lambda: execute_notebook(ROOT / "solutions" / hw / f"{hw}.ipynb"))
+    return {"stock": tuple(x / count for x in stock_run), "jobs1": tuple(x / count for x in ours_run),
+            "solution": solution}
+
+
 def cell_scores(course: Path) -> dict:
     return {(s.student, s.assignment): s.cell_scores() for s in read_scores(db_url(course))}
 
@@ -59,6 +94,9 @@ def main():
         print(f"grading_speedup_jobs2_vs_stock: {seconds['stock'] / seconds['jobs2']:.2f}")
         for name in ("jobs1", "jobs2"):
             print(f"grades_identical_{name}_vs_stock: {cell_scores(courses[name]) == reference}")
+        for hw in assignment_ids(courses["stock"]):
+            for name, (wall, cpu) in per_assignment(tmp, hw).items():
+                print(f"{hw}_{name}_seconds: wall {wall:.2f} cpu {cpu:.2f}")
 
 
 if __name__ == "__main__":
