@@ -2,19 +2,21 @@
 
     .venv/bin/python scripts/run_transfer_experiment.py              # both targets, full mode
     .venv/bin/python scripts/run_transfer_experiment.py --fast       # smoke run (COURSE_FAST sizes)
-    .venv/bin/python scripts/run_transfer_experiment.py --out /tmp/t # write somewhere else
-    .venv/bin/python scripts/run_transfer_experiment.py --render     # no rerun: rewrite the docs from
-                                                                     # docs/transfer_results.json
+    .venv/bin/python scripts/run_transfer_experiment.py --out /tmp/t --assets /tmp/t  # write somewhere else
+    .venv/bin/python scripts/run_transfer_experiment.py --render     # no rerun: rewrite the document and
+                                                                     # the plots from transfer_results.json
 
 Runs `course_lib.experiment.transfer_experiment` for the "similar" (MNIST 5-9) and the
 "different" (textures) target with its defaults (5 methods x 5/10/50/all labels per class
 x seeds 0, 1, 2), prints each table as markdown, keeps every measured number (per seed) with
-the date, machine, load and timings in `docs/transfer_results.json`, and from that record
-saves `docs/images/transfer_<target>.png` and writes `docs/transfer.md`: setup, machine,
-torch version, measured seconds, the tables
+the date, machine, load and timings in `course_lib/assets/transfer/transfer_results.json`, and
+from that record saves `course_lib/assets/transfer/transfer_<target>.png` and writes
+`docs/transfer.md`: setup, machine, torch version, measured seconds, the tables
 and the slides' "when to transfer" table: the measured verdicts of
 `course_lib.experiment.when_to_transfer` next to the slides' own cells ("NA" where the slides
 leave one empty).
+The record and the plots are package data: lecture 03 shows them, also in the student edition,
+which has no docs/.
 One torch thread by default (`--threads`): the course's 2-core machines are often shared,
 and two threads on a busy 2-core machine run far slower than one. Full mode, measured on
 the shared 2-core VM: 160 + 105 s of CPU time, 5.3 min of wall time at load ~3 (9.4 min
@@ -78,7 +80,8 @@ def summary(table: ex.TransferTable) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def target_section(table: ex.TransferTable, seconds: float, cpu_seconds: float) -> str:
+def target_section(table: ex.TransferTable, seconds: float, cpu_seconds: float, assets: str) -> str:
+    """One target's section; `assets`: the folder of the plots, relative to the document."""
     pool = ", ".join(f"{name} {count}" for name, count in table.pool_per_class.items())
     return "\n".join([
         f"## {table.target}: {table.description}",
@@ -90,22 +93,23 @@ def target_section(table: ex.TransferTable, seconds: float, cpu_seconds: float) 
         "",
         ex.to_markdown(table),
         "",
-        f"![{table.target}](images/transfer_{table.target}.png)",
+        f"![{table.target}]({assets}/transfer_{table.target}.png)",
         "",
     ])
 
 
-def document(record: dict, tables: dict[str, ex.TransferTable]) -> str:
-    """transfer.md from a run's record (see `measure`) and its tables."""
+def document(record: dict, tables: dict[str, ex.TransferTable], assets: str) -> str:
+    """transfer.md from a run's record (see `measure`) and its tables; `assets`: the folder of
+    the record and the plots, relative to the document."""
     timings = record["timings"]
     total = sum(wall for wall, _ in timings.values())
-    sections = [target_section(tables[t], *timings[t]) for t in tables]
+    sections = [target_section(tables[t], *timings[t], assets) for t in tables]
     mode = "FAST (smoke run: one seed, 1 epoch, small test set)" if record["fast"] else "full"
     return "\n".join([
         "# Transfer learning: when does the pretrained backbone help?",
         "",
         "Written by `scripts/run_transfer_experiment.py` (do not edit by hand: rerun it, or `--render` it from "
-        "the per-seed numbers in `transfer_results.json`). "
+        f"the per-seed numbers in [transfer_results.json]({assets}/transfer_results.json)). "
         "The computation is `course_lib.experiment.transfer_experiment`; its docstring states every choice.",
         "",
         f"- Date: {record['date']}; mode: {mode}",
@@ -174,35 +178,39 @@ def measure(targets, threads: int, fast: bool) -> dict:
     return record
 
 
-def render(record: dict, out: Path) -> str:
-    """Write transfer.md and images/transfer_<target>.png under `out` from a run's record;
+def render(record: dict, out: Path, assets: Path) -> str:
+    """Write `out`/transfer.md and `assets`/transfer_<target>.png from a run's record;
     return the "when to transfer" table."""
     tables = {target: ex.TransferTable.from_dict(table) for target, table in record["tables"].items()}
-    images = out / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    assets.mkdir(parents=True, exist_ok=True)
     for target, table in tables.items():
-        ex.plot_transfer(table).savefig(images / f"transfer_{target}.png", **PNG)
-    (out / "transfer.md").write_text(document(record, tables))
+        ex.plot_transfer(table).savefig(assets / f"transfer_{target}.png", **PNG)
+    link = Path(os.path.relpath(assets.resolve(), out.resolve())).as_posix()
+    (out / "transfer.md").write_text(document(record, tables, link))
     return ex.when_to_transfer_markdown(ex.when_to_transfer(list(tables.values())))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for transfer.md and images/")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for transfer.md")
+    parser.add_argument("--assets", type=Path, default=ROOT / "course_lib" / "assets" / "transfer",
+                        help="folder for transfer_results.json and the plots (package data: lecture 03 reads them)")
     parser.add_argument("--targets", nargs="+", default=list(ex.TARGETS), choices=list(ex.TARGETS))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--fast", action="store_true", help="COURSE_FAST sizes (a smoke run, not for the docs)")
     parser.add_argument("--render", action="store_true",
-                        help="run nothing: rewrite transfer.md and the plots from OUT/transfer_results.json")
+                        help="run nothing: rewrite transfer.md and the plots from ASSETS/transfer_results.json")
     args = parser.parse_args(argv)
-    results = args.out / "transfer_results.json"
+    results = args.assets / "transfer_results.json"
     if args.render:
         record = json.loads(results.read_text())
     else:
-        args.out.mkdir(parents=True, exist_ok=True)
+        args.assets.mkdir(parents=True, exist_ok=True)
         record = measure(args.targets, args.threads or torch.get_num_threads(), args.fast)
         results.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"\n{render(record, args.out)}\n\nwrote {args.out / 'transfer.md'} and {args.out / 'images'}/transfer_*.png")
+    print(f"\n{render(record, args.out, args.assets)}\n\nwrote {args.out / 'transfer.md'} and "
+          f"{args.assets}/transfer_*.png")
     return 0
 
 

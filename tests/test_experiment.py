@@ -317,17 +317,22 @@ def _transfer_script():
 
 
 def test_docs_transfer_md_is_what_the_script_renders_from_its_results(tmp_path):
-    """docs/transfer.md (and its when-to-transfer table) comes from docs/transfer_results.json through the library."""
+    """docs/transfer.md (and its when-to-transfer table) comes from the committed record,
+    course_lib/assets/transfer/transfer_results.json, through the library; the plots go next to the record."""
     import shutil
     from pathlib import Path
 
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    shutil.copy(docs / "transfer_results.json", tmp_path / "transfer_results.json")
-    assert _transfer_script().main(["--render", "--out", str(tmp_path)]) == 0
-    rendered = (tmp_path / "transfer.md").read_text()
-    assert rendered == (docs / "transfer.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    assets = tmp_path / "course_lib" / "assets" / "transfer"   # the repository's layout: the links are relative
+    assets.mkdir(parents=True)
+    shutil.copy(root / "course_lib" / "assets" / "transfer" / "transfer_results.json", assets)
+    assert _transfer_script().main(["--render", "--out", str(tmp_path / "docs"), "--assets", str(assets)]) == 0
+    rendered = (tmp_path / "docs" / "transfer.md").read_text()
+    assert rendered == (root / "docs" / "transfer.md").read_text()
     slides_row = (
         "| *the slides say* | *use a linear classifier on the top layer* | *NA* (the slides leave this cell empty) |"
     )
     assert slides_row in rendered
-    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["transfer_different.png", "transfer_similar.png"]
+    assert "![similar](../course_lib/assets/transfer/transfer_similar.png)" in rendered
+    assert sorted(p.name for p in assets.iterdir()) == ["transfer_different.png", "transfer_results.json",
+                                                        "transfer_similar.png"]

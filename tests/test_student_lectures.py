@@ -137,12 +137,7 @@ def test_assigned_names():
 # The four lectures on the real student edition
 # ---------------------------------------------------------------------------------------
 
-_DOCS_NEXT_TO_PACKAGE = pytest.mark.xfail(
-    raises=LectureReleaseError, strict=True,
-    reason="cell 29 reads docs/transfer_results.json next to course_lib/, which the student edition does not "
-           "have; remove this mark once the lecture reads its results from the package")
-LECTURES = [pytest.param(path, id=path.stem, marks=[_DOCS_NEXT_TO_PACKAGE] if path.stem == "03_transfer_learning"
-                         else []) for path in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+LECTURES = [pytest.param(path, id=path.stem) for path in sorted((ROOT / "notebooks").glob("*.ipynb"))]
 
 
 @pytest.fixture(scope="module")
