@@ -2,6 +2,7 @@
 same grades as the local executor, for honest and hostile submissions, and a broken or
 missing cluster is a clear error, not a lost batch."""
 
+import os
 import shutil
 import sqlite3
 import time
@@ -216,15 +217,37 @@ def test_stopping_early_ends_running_submissions_and_leaves_nothing_behind(execu
 
 
 def _grading_processes() -> list[str]:
+    """Grading workers still running below this test process (its Dask cluster's included),
+    or orphaned (a leak, whoever started it); other test processes' live workers
+    (pytest-xdist) are not ours to judge."""
     found = []
     for status in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             command = status.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "course_lib.autograde.worker" in command:
+        if "course_lib.autograde.worker" in command and _descends_from_us(int(status.parent.name)):
             found.append(command)
     return found
+
+
+def _descends_from_us(pid: int) -> bool:
+    """True for a descendant of this process, and for an orphan (its parent is init)."""
+    parent = _parent(pid)
+    if parent == 1:
+        return True
+    while pid > 1:
+        if pid == os.getpid():
+            return True
+        pid = _parent(pid)
+    return False
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def test_unreachable_scheduler_and_missing_address_are_clear_errors(tmp_path):
