@@ -1,10 +1,12 @@
 """Run in a subprocess whose PYTHONPATH puts an installed student edition first (tests/test_release.py).
 
     python student_edition_runner.py NOTEBOOK solved|blank   -> JSON {cell name: error or null}
+    python student_edition_runner.py NOTEBOOK ZOO_FILE ...  -> JSON {zoo file: {cell name: error or null}}
     python student_edition_runner.py --call-stripped KEY ...   -> JSON {key: the error each raised}
 
 solved: the solution notebook's code with the hidden tests taken out (the released notebook
-with the reference answers pasted in); blank: the released notebook's code as it is.
+with the reference answers pasted in); blank: the released notebook's code as it is; a zoo
+file (tests/homework_zoo/): the solved notebook with that file's answer cells instead.
 """
 
 import importlib
@@ -20,8 +22,10 @@ import course_lib
 from course_lib.autograde.expected import visible_code
 
 
-def run_cells(notebook: Path, solved: bool) -> dict:
-    cells = visible_code(notebook)
+def run_cells(notebook: Path, answers: dict[str, str] | None = None) -> dict:
+    """Run the visible code of `notebook` in order, with `answers` (grade_id -> source) in place
+    of those cells; the error each cell raised, or None."""
+    cells = [(name, (answers or {}).get(name, code)) for name, code in visible_code(notebook)]
     os.chdir(notebook.parent)
     namespace = {"__name__": "__main__"}
     errors = {}
@@ -66,6 +70,11 @@ if __name__ == "__main__":
     print("course_lib:", course_lib.__file__, file=sys.stderr)
     if sys.argv[1] == "--call-stripped":
         result = call_stripped(sys.argv[2:])
+    elif sys.argv[2] in ("solved", "blank"):
+        result = run_cells(Path(sys.argv[1]))
     else:
-        result = run_cells(Path(sys.argv[1]), sys.argv[2] == "solved")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from homework_zoo import load_entry
+
+        result = {zoo: run_cells(Path(sys.argv[1]), load_entry(Path(zoo)).cells) for zoo in sys.argv[2:]}
     print(json.dumps({"course_lib": course_lib.__file__, "result": result}))

@@ -172,6 +172,7 @@ def test_the_wheel_holds_no_solutions_hidden_tests_or_answers(installed):
         names = archive.namelist()
         assert not [n for n in names if "solutions/" in n or n.endswith(".ipynb")]
         assert {f"course_lib/expected/{a}.pt" for a in ASSIGNMENTS} <= set(names)
+        assert "course_lib/assets/transfer/transfer_results.json" in names  # lecture 03 reads it
         texts = {n: archive.read(n).decode() for n in names if n.endswith(".py")}
     assert set(texts["course_lib/layers.py"].splitlines()) == set((out / "student/course_lib/layers.py")
                                                                    .read_text().splitlines())
@@ -209,3 +210,32 @@ def test_summarize_keeps_its_counts_where_receptive_fields_are_homework(student_
     counts, raised = done.stdout.strip().splitlines()
     assert counts.startswith("20 None ") and "receptive fields: _grow is homework hw4 Q2" in counts, counts
     assert raised.startswith("raised _grow is homework hw4 Q2"), raised
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_correct_answers_written_differently_pass_the_visible_tests_on_the_student_edition(installed, assignment):
+    _, site = installed
+    zoo = sorted((ROOT / "tests" / "homework_zoo" / assignment).glob("right_*.py"))
+    runs = _as_student(site, str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), *map(str, zoo))
+    failed = {Path(name).name: {cell: error for cell, error in cells.items() if error} for name, cells in runs.items()}
+    assert zoo and not any(failed.values()), failed
+
+
+def test_a_check_that_needs_the_reference_on_the_students_own_results_is_deferred(monkeypatch, capsys):
+    from course_lib import replay
+    from course_lib.grading.checks.compare import CheckFailure, reproducible
+
+    monkeypatch.setattr(replay, "MISSED", [])
+
+    def check_needing_the_reference(fn, seed=0):
+        replay.MISSED.append("course_lib.visualize.embeddings.knn_accuracy")  # as a stripped function does
+        raise CheckFailure("the stripped reference raised")
+
+    def check_that_fails(fn, seed=0):
+        raise CheckFailure("case 1: wrong")
+
+    assert reproducible(check_needing_the_reference)(None) is None
+    assert "knn_accuracy) on inputs your own code produced" in capsys.readouterr().out
+    with pytest.raises(CheckFailure, match="case 1: wrong"):
+        reproducible(check_that_fails)(None)

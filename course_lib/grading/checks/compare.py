@@ -73,11 +73,27 @@ def reproducible(check):
     def seeded(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        missed = len(replay.MISSED)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(GLOBAL_SEED_OFFSET + int(bound.arguments.get("seed", 0)))
-            return check(*args, **kwargs)
+            try:
+                return check(*args, **kwargs)
+            except (AssertionError, NotImplementedError):  # a failed case, or a reference without a stored result
+                if len(replay.MISSED) == missed:
+                    raise
+        print(deferred_message(check.__name__, replay.MISSED[missed]))
+        return None
 
     return seeded
+
+
+def deferred_message(check: str, key: str) -> str:
+    """What a visible check says in the student edition when it needed the reference's result
+    for inputs that only the student's own results produced (a stored result is keyed by the
+    visible tests' inputs)."""
+    return (f"{check}: the cases before this point passed. The rest compares your results with the "
+            f"reference's ({key.rsplit('.', 1)[-1]}) on inputs your own code produced, which only the "
+            "grader's full edition can compute: it runs when your notebook is graded.")
 
 
 GLOBAL_SEED_OFFSET = 1_000_003
