@@ -77,8 +77,8 @@ def digest(arguments: dict) -> str:
     """A stable hex digest of a call's bound arguments (name -> value).
 
     Tensors count by dtype, shape and exact values (on the CPU, whatever their device);
-    modules by class, mode, and every parameter's and buffer's name, values and
-    requires_grad; generators by their state. Raises TypeError for a value it cannot
+    modules by class, settings (`extra_repr`), mode, and every parameter's and buffer's
+    name, values and requires_grad; generators by their state. Raises TypeError for a value it cannot
     digest, naming its type.
     """
     hasher = hashlib.sha256()
@@ -98,8 +98,8 @@ def _feed(hasher, value) -> None:
         for name, part in [*value.named_parameters(), *value.named_buffers()]:
             _feed(hasher, name)
             _feed(hasher, part)
-        for name, child in value.named_modules():
-            hasher.update(f"{name}:{type(child).__qualname__}{child.training};".encode())
+        for name, child in value.named_modules():  # extra_repr: stride, padding, eps, p, ...
+            hasher.update(f"{name}:{type(child).__qualname__}({child.extra_repr()}){child.training};".encode())
     elif record_fields(value) is not None:
         hasher.update(f"C{type(value).__module__}.{type(value).__qualname__};".encode())
         _feed(hasher, record_fields(value))

@@ -4,6 +4,9 @@
     python student_edition_runner.py NOTEBOOK ZOO_FILE ...  -> JSON {zoo file: {cell name: error or null}}
     python student_edition_runner.py --call-stripped KEY ...   -> JSON {key: the error each raised}
 
+Each prints one JSON line: {"course_lib": the package imported, "result": ..., "missed": the
+stored-result lookups that found nothing (course_lib.replay.MISSED)}.
+
 solved: the solution notebook's code with the hidden tests taken out (the released notebook
 with the reference answers pasted in); blank: the released notebook's code as it is; a zoo
 file (tests/homework_zoo/): the solved notebook with that file's answer cells instead.
@@ -77,4 +80,6 @@ if __name__ == "__main__":
         from homework_zoo import load_entry
 
         result = {zoo: run_cells(Path(sys.argv[1]), load_entry(Path(zoo)).cells) for zoo in sys.argv[2:]}
-    print(json.dumps({"course_lib": course_lib.__file__, "result": result}))
+    from course_lib import replay
+
+    print(json.dumps({"course_lib": course_lib.__file__, "result": result, "missed": replay.MISSED}))

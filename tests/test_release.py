@@ -55,7 +55,9 @@ def installed(tmp_path_factory):
     return out, site
 
 
-def _as_student(site: Path, *arguments: str) -> dict:
+def _as_student(site: Path, *arguments: str, misses: list | None = None) -> dict:
+    """Run student_edition_runner.py on the installed wheel; its result (and, into `misses`,
+    the stored-result lookups that found nothing)."""
     environment = {**os.environ, "PYTHONPATH": str(site), "COURSE_FAST": "1"}
     environment.pop("COURSE_DEVICE", None)
     done = subprocess.run([sys.executable, str(RUNNER), *arguments], capture_output=True, text=True,
@@ -63,6 +65,8 @@ def _as_student(site: Path, *arguments: str) -> dict:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["course_lib"].startswith(str(site)), f"the full edition was imported: {report['course_lib']}"
+    if misses is not None:
+        misses += report["missed"]
     return report["result"]
 
 
@@ -140,9 +144,11 @@ def test_every_left_out_function_raises_the_homework_error_in_the_installed_whee
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_visible_tests_pass_with_the_reference_answers_on_the_student_edition(installed, assignment):
     _, site = installed
-    errors = _as_student(site, str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), "solved")
+    misses = []
+    errors = _as_student(site, str(ROOT / "solutions" / assignment / f"{assignment}.ipynb"), "solved", misses=misses)
     failed = {cell: error for cell, error in errors.items() if error}
     assert not failed, failed
+    assert not misses, f"the reference answers passed by deferring, not on stored results: {misses[:5]}"
 
 
 @pytest.mark.slow
@@ -227,15 +233,31 @@ def test_a_check_that_needs_the_reference_on_the_students_own_results_is_deferre
     from course_lib.grading.checks.compare import CheckFailure, reproducible
 
     monkeypatch.setattr(replay, "MISSED", [])
+    key = "course_lib.visualize.embeddings.knn_accuracy"
+
+    def a_left_out_reference():
+        replay.MISSED.append(key)  # what a stripped function does before raising
+        raise replay.homework_error("knn_accuracy", "hw4.Q3", "hw4_visualize.ipynb")
 
     def check_needing_the_reference(fn, seed=0):
-        replay.MISSED.append("course_lib.visualize.embeddings.knn_accuracy")  # as a stripped function does
-        raise CheckFailure("the stripped reference raised")
+        try:
+            a_left_out_reference()
+        except NotImplementedError:
+            raise CheckFailure("the student's function raised") from None  # as call_student re-raises
+
+    def check_that_swallows_the_miss_then_fails(fn, seed=0):
+        try:
+            a_left_out_reference()
+        except NotImplementedError:
+            pass
+        raise CheckFailure("case 2: wrong")
 
     def check_that_fails(fn, seed=0):
         raise CheckFailure("case 1: wrong")
 
     assert reproducible(check_needing_the_reference)(None) is None
     assert "knn_accuracy) on inputs your own code produced" in capsys.readouterr().out
+    with pytest.raises(CheckFailure, match="case 2: wrong"):
+        reproducible(check_that_swallows_the_miss_then_fails)(None)
     with pytest.raises(CheckFailure, match="case 1: wrong"):
         reproducible(check_that_fails)(None)

@@ -107,6 +107,7 @@ def strip_module(text: str, module: str, regions: list[AnswerRegion], notebooks:
     lines = text.splitlines(keepends=True)
     edits: list[tuple[int, int, list[str]]] = []  # (first line index, end index, replacement lines)
     stripped: dict[str, Stripped] = {}
+    classes: set[str] = set()
     for region in regions:
         path = _enclosing(tree, region.first_line)
         if not path:
@@ -120,6 +121,10 @@ def strip_module(text: str, module: str, regions: list[AnswerRegion], notebooks:
         if name not in stripped:
             stripped[name] = Stripped(f"{module}.{name}", region.qid)
             edits += _docstring_edit(function, lines, region.qid, notebooks)
+            for owner in path[:-1]:  # a class docstring describes its methods' answers too
+                if isinstance(owner, ast.ClassDef) and owner.name not in classes:
+                    classes.add(owner.name)
+                    edits += _docstring_edit(owner, lines, region.qid, notebooks)
             if function.name != "__init__":
                 edits.append(_replay_prefix(function, lines, f"{module}.{name}", region.qid, begin))
     for helper, qid in _answer_only_helpers(tree, regions, elsewhere):
@@ -127,6 +132,7 @@ def strip_module(text: str, module: str, regions: list[AnswerRegion], notebooks:
         edits += _docstring_edit(helper, lines, qid, notebooks)
         stripped[helper.name] = Stripped(f"{module}.{helper.name}", qid)
     edits.append(_import_edit(tree))
+    edits += _module_docstring_edit(tree, lines)
     for first, end, replacement in sorted(edits, key=lambda edit: (edit[0], edit[1]), reverse=True):
         lines[first:end] = replacement
     result = "".join(lines)
@@ -173,6 +179,16 @@ def _docstring_edit(function, lines: list[str], qid: str, notebooks: dict[str, s
     number, question = qid.split(".")
     text = f"Homework {number} {question} ({notebooks[number]}); the full edition documents and implements it."
     return [(first.lineno - 1, first.end_lineno, [f'{_body_indent(function, lines)}"""{text}"""\n'])]
+
+
+def _module_docstring_edit(tree: ast.Module, lines: list[str]) -> list[tuple[int, int, list[str]]]:
+    """Keep the module docstring's first line: the rest may state an answer (a formula)."""
+    if not tree.body or not _is_docstring(tree.body[0]):
+        return []
+    first = tree.body[0]
+    summary = first.value.value.strip().splitlines()[0].replace("\\", "/").replace('"', "'")
+    text = f"{summary} (Parts of this module are homework: the full edition documents it.)"
+    return [(first.lineno - 1, first.end_lineno, [f'"""{text}"""\n'])]
 
 
 def _is_docstring(statement: ast.stmt) -> bool:

@@ -98,6 +98,8 @@ class Recorder:
                    if digest is not None and _digest_or_none(arguments[name]) != digest}
         if written:
             entry["written"] = written
+            if _storable(written) is _UNSTORABLE:
+                entry["result"] = _UNSTORABLE  # an in-place change the store cannot hold: not replayable
         rng_after = torch.get_rng_state()
         if not torch.equal(rng_before, rng_after):
             entry["rng"] = rng_after
@@ -149,6 +151,8 @@ def _storable(value):
 
     from course_lib.replay import RECORD, record_fields
 
+    if isinstance(value, np.generic):
+        value = value.item()  # a numpy scalar: weights_only loading refuses it
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):

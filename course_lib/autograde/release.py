@@ -73,11 +73,23 @@ def record_visible_results(course_root: Path, assignment: str, stripped: list[St
     if done.returncode != 0:
         raise RuntimeError(f"recording {assignment}'s visible tests failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
+    _check_loadable(store / f"{assignment}.pt")
     if report["failed"]:
         raise RuntimeError(f"{assignment}: the solution's visible tests failed while recording: {report['failed']}")
     say(f"release: {assignment}: {report['entries']} reference results stored"
         + (f"; not stored: {report['skipped']}" if report["skipped"] else ""))
     return report
+
+
+def _check_loadable(path: Path) -> None:
+    """The student edition loads its store with torch.load(weights_only=True): make sure it can."""
+    import torch
+
+    try:
+        torch.load(path, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure here would reach every student
+        raise RuntimeError(f"{path} cannot be loaded with weights_only=True ({error}); a stored result "
+                           "holds a type the store cannot keep") from None
 
 
 def _write_pyproject(course_root: Path, project: Path) -> None:
