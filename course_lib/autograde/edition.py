@@ -27,10 +27,12 @@ _IMPORT = "from course_lib import replay as _replay\n"
 @dataclass(frozen=True)
 class Stripped:
     """A function the student edition leaves out: `key` is its module and qualified name
-    ("course_lib.layers.conv2d_forward"), `qid` the question it answers."""
+    ("course_lib.layers.conv2d_forward"), `qid` the question it answers; `replayed`: whether
+    it looks the store up first (not a constructor, nor a helper only answers call)."""
 
     key: str
     qid: str
+    replayed: bool = True
 
 
 def homework_number(qid: str) -> str:
@@ -56,10 +58,7 @@ def write_student_package(package: Path, destination: Path, notebooks: dict[str,
     by_file: dict[str, list[AnswerRegion]] = {}
     for region in regions:
         by_file.setdefault(region.path, []).append(region)
-    used = {path.relative_to(destination.parent).as_posix():
-            names_used(_outside(path.read_text(encoding="utf-8"), by_file.get(path.relative_to(destination.parent)
-                                                                           .as_posix(), [])))
-            for path in destination.rglob("*.py")}
+    used = _names_used_by_module(destination, by_file)
     stripped = []
     for name, file_regions in by_file.items():
         path = destination.parent / name
@@ -69,6 +68,15 @@ def write_student_package(package: Path, destination: Path, notebooks: dict[str,
         path.write_text(text, encoding="utf-8")
         stripped += left_out
     return stripped
+
+
+def _names_used_by_module(package: Path, by_file: dict[str, list[AnswerRegion]]) -> dict[str, set[str]]:
+    """Module path ("course_lib/layers.py") -> the names its code uses outside its answer regions."""
+    used = {}
+    for path in package.rglob("*.py"):
+        name = path.relative_to(package.parent).as_posix()
+        used[name] = names_used(_outside(path.read_text(encoding="utf-8"), by_file.get(name, [])))
+    return used
 
 
 def _outside(text: str, regions: list[AnswerRegion]) -> str:
@@ -119,7 +127,7 @@ def strip_module(text: str, module: str, regions: list[AnswerRegion], notebooks:
         indent = re.match(r"\s*", lines[begin]).group(0)
         edits.append((begin, region.last_line + 1, [indent + error]))
         if name not in stripped:
-            stripped[name] = Stripped(f"{module}.{name}", region.qid)
+            stripped[name] = Stripped(f"{module}.{name}", region.qid, replayed=function.name != "__init__")
             edits += _docstring_edit(function, lines, region.qid, notebooks)
             for owner in path[:-1]:  # a class docstring describes its methods' answers too
                 if isinstance(owner, ast.ClassDef) and owner.name not in classes:
@@ -130,7 +138,7 @@ def strip_module(text: str, module: str, regions: list[AnswerRegion], notebooks:
     for helper, qid in _answer_only_helpers(tree, regions, elsewhere):
         edits.append(_body_edit(helper, lines, _raise_line(helper.name, qid, notebooks)))
         edits += _docstring_edit(helper, lines, qid, notebooks)
-        stripped[helper.name] = Stripped(f"{module}.{helper.name}", qid)
+        stripped[helper.name] = Stripped(f"{module}.{helper.name}", qid, replayed=False)
     edits.append(_import_edit(tree))
     edits += _module_docstring_edit(tree, lines)
     for first, end, replacement in sorted(edits, key=lambda edit: (edit[0], edit[1]), reverse=True):

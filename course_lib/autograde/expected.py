@@ -53,8 +53,6 @@ class Recorder:
         import course_lib.visualize  # noqa: F401
 
         for key in keys:
-            if key.endswith(".__init__"):
-                continue  # a constructor builds state; the student edition cannot replay it
             owner, name = _owner(key)
             original = getattr(owner, name)
             wrapped = self._wrap(key, original)
@@ -82,9 +80,7 @@ class Recorder:
 
         from course_lib import replay
 
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        arguments = dict(bound.arguments)
+        arguments = replay.bound_arguments(signature, args, kwargs)
         try:
             entry_key = f"{key}:{replay.digest(arguments)}"
         except Exception as error:  # noqa: BLE001 - a call the store cannot key is reported, not fatal

@@ -65,7 +65,7 @@ def record_visible_results(course_root: Path, assignment: str, stripped: list[St
     from course_lib.replay import REPLAYABLE
 
     number = assignment.split("_")[0]
-    keys = [s.key for s in stripped if homework_number(s.qid) == number] + REPLAYABLE.get(number, [])
+    keys = [s.key for s in stripped if s.replayed and homework_number(s.qid) == number] + REPLAYABLE.get(number, [])
     store.mkdir(parents=True, exist_ok=True)
     notebook = course_root / "solutions" / assignment / f"{assignment}.ipynb"
     done = subprocess.run([sys.executable, "-m", "course_lib.autograde.expected", str(notebook),

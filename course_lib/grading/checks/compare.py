@@ -72,11 +72,10 @@ def reproducible(check):
 
     @functools.wraps(check)
     def seeded(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
+        seed = int(replay.bound_arguments(signature, args, kwargs).get("seed", 0))
         missed = len(replay.MISSED)
         with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(GLOBAL_SEED_OFFSET + int(bound.arguments.get("seed", 0)))
+            torch.default_generator.manual_seed(GLOBAL_SEED_OFFSET + seed)
             try:
                 return check(*args, **kwargs)
             except (AssertionError, NotImplementedError) as error:  # a failed case, or a reference not stored
