@@ -16,18 +16,12 @@ from course_lib.autograde.similarity import assignment_questions
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "course_lib"
 
-# Graded questions with nothing in the library that reproduces the answer.
+# Graded questions with nothing in the library (checkers included) that reproduces the answer.
 NO_LIBRARY_COUNTERPART = {
-    "hw1.Q3": "vgg_params: the library builds VGGs (models.vgg_style) and counts any model's parameters "
-              "(arithmetic.summarize), but no function computes a total from a config; the checker's oracle "
-              "is torchvision's vgg11/vgg16",
-    "hw3.Q1": "augment: a per-image random whole-pixel shift with zero fill; the library's pipelines are "
-              "torchvision's (one draw per call); the checker identifies each image's shift (its own `_shifted`)",
-    "hw3.Q7": "train_with_augmentation: the experiment's training loop; the checker reruns it with and without "
-              "`hw3_transfer.reference_shift` and grades the measured gain",
-    "hw4.Q6": "ink_share: the experiment's measure (share of the positive occlusion mass on ink pixels) exists only "
-              "as the checker's reference (course_lib/grading/checks/hw4_visualize.py: reference_ink_share); "
-              "the occlusion map it uses is hw4.Q1's",
+    "hw3.Q7": "train_with_augmentation: the experiment's training loop (a fresh augmentation of every drawn batch); "
+              "the library's loops (train.fit, experiment.run_once) train without one, and the checker reruns the "
+              "student's loop with and without `hw3_transfer.reference_shift` (whose shift is hw3.Q1's region, "
+              "`_shift_sources`) and grades the measured gain",
 }
 
 

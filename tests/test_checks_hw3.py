@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_lib import transfer
@@ -73,10 +74,33 @@ def _shift(images, labels, generator, max_shift=2):
     return hw3.reference_shift(images, labels, generator, max_shift)
 
 
+def _padded_and_cropped(image, dy, dx):
+    """Oracle: image (C, H, W) moved down by dy and right by dx, zeros moving in (zero padding, then a crop)."""
+    h, w = image.shape[-2:]
+    pad = max(abs(dy), abs(dx))
+    return F.pad(image, (pad,) * 4)[..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
+
+
 def _shift_never_the_largest(images, labels, generator, max_shift=2):
     """Off by one: shifts from -max_shift to max_shift - 1 only."""
     shifts = torch.randint(-max_shift, max_shift, (len(images), 2), generator=generator).tolist()
-    return torch.stack([hw3._shifted(image, dy, dx) for image, (dy, dx) in zip(images, shifts)]), labels
+    return torch.stack([_padded_and_cropped(image, dy, dx) for image, (dy, dx) in zip(images, shifts)]), labels
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("max_shift", [1, 2, 3])
+def test_the_checkers_shifts_are_padding_then_cropping(max_shift, dtype):
+    """Every shift the Q1 checker compares with, and the experiment's augmentation, against the oracle."""
+    image = torch.rand(3, 7, 10, dtype=dtype) + 0.1
+    shifts = hw3._all_shifts(image, max_shift)
+    assert shifts.dtype == dtype and len(shifts) == (2 * max_shift + 1) ** 2
+    for (dy, dx), shifted in zip(hw3._shift_grid(max_shift), shifts):
+        assert torch.equal(shifted, _padded_and_cropped(image, dy, dx)), (dy, dx)
+    images = torch.rand(40, 2, 9, 8, dtype=dtype)
+    out, labels = hw3.reference_shift(images, torch.arange(40), torch.Generator().manual_seed(3), max_shift)
+    drawn = torch.randint(-max_shift, max_shift + 1, (40, 2), generator=torch.Generator().manual_seed(3)).tolist()
+    assert torch.equal(labels, torch.arange(40)) and out.dtype == dtype
+    assert all(torch.equal(out[i], _padded_and_cropped(images[i], dy, dx)) for i, (dy, dx) in enumerate(drawn))
 
 
 class _LoRA(nn.Module):

@@ -127,6 +127,7 @@ def vgg_reference(config, in_channels=3, num_classes=1000) -> int:
     """Parameters of a VGG at 224x224: 3x3 convs (padding 1, bias) and 2x2 pools from
     `config` (five pools, so 7x7 maps at the end), then FC layers to 4096, 4096 and
     num_classes, all with biases (torchvision's VGG when the last width is 512)."""
+    # BEGIN ANSWER hw1.Q3
     total, channels = 0, in_channels
     for layer in config:
         if layer != "M":
@@ -134,6 +135,7 @@ def vgg_reference(config, in_channels=3, num_classes=1000) -> int:
     side = 224 // 2 ** config.count("M")
     widths = [channels * side * side, 4096, 4096, num_classes]
     return total + sum(arithmetic.linear_params(a, b) for a, b in zip(widths, widths[1:]))
+    # END ANSWER
 
 
 def _random_vgg(rng: random.Random, last_width: int):

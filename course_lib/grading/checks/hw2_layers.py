@@ -234,8 +234,9 @@ def check_dropout_forward(dropout_forward, seed: int = 0):
 def _check_dropout_statistics(out, x, p, case):
     dropped = out == 0
     kept_ratio = (out[~dropped] / x[~dropped]) if bool((~dropped).any()) else torch.ones(1, dtype=x.dtype)
-    if not torch.allclose(kept_ratio, torch.full_like(kept_ratio, 1 / (1 - p)), rtol=1e-5):
-        raise CheckFailure(f"case {case}: kept units should be scaled by 1/(1-p) = {1 / (1 - p):.4g}, "
+    scale = _reference_kept_scale(p)
+    if not torch.allclose(kept_ratio, torch.full_like(kept_ratio, scale), rtol=1e-5):
+        raise CheckFailure(f"case {case}: kept units should all be scaled by {scale:.4g}, "
                            f"found scales between {kept_ratio.min().item():.4g} and {kept_ratio.max().item():.4g}. "
                            "p is the probability of *dropping* a unit; rescale so that the expected output is x.")
     # the fraction dropped is Binomial(n, p) / n: six standard errors
@@ -244,6 +245,23 @@ def _check_dropout_statistics(out, x, p, case):
     if abs(fraction - p) > bound:
         raise CheckFailure(f"case {case}: {fraction:.4f} of the units were dropped, expected {p} (within {bound:.4f}). "
                            "Each unit is dropped independently, with probability p.")
+
+
+def _reference_kept_scale(p: float) -> float:
+    """The factor inverted dropout gives a kept unit during training, for drop probability p."""
+    # BEGIN ANSWER hw2.Q3
+    return 1 / (1 - p)
+    # END ANSWER
+
+
+def _reference_dropout_backward(dout: torch.Tensor, mask: torch.Tensor, p: float, train: bool) -> torch.Tensor:
+    """dx (shaped like dout) of inverted dropout with drop probability p, given the float
+    mask of the units the forward pass kept (1.0) and dropped (0.0), through the library's
+    dropout_backward."""
+    # BEGIN ANSWER hw2.Q4
+    cache = (mask / (1 - p), 1 / (1 - p)) if train else (None, 1.0)
+    return layers.dropout_backward(dout, cache)
+    # END ANSWER
 
 
 def check_dropout_backward(dropout_backward, seed: int = 0):
@@ -263,8 +281,7 @@ def check_dropout_backward(dropout_backward, seed: int = 0):
             mask = (torch.rand(shape, generator=generator) >= p).to(device)
             for train in (True, False):
                 case = _case_name(shape, dtype, p=p, train=train).replace("x of shape", "dout of shape")
-                cache = (_exact(mask) / (1 - p), 1 / (1 - p)) if train else (None, 1.0)
-                expected = layers.dropout_backward(_exact(dout), cache)
+                expected = _reference_dropout_backward(_exact(dout), _exact(mask), p, train)
                 with forbid(DROPOUT_FORBIDDEN + AUTOGRAD, "dropout_backward"):
                     dx = call_student(dropout_backward, (dout.clone(), mask.clone(), p, train), case,
                                       "dropout_backward")
@@ -288,10 +305,8 @@ def check_init_std(xavier_std, he_std, seed: int = 0):
              "he_std": "He keeps the variance of a ReLU network's activations: think about what a ReLU does to it."}
     with quiet_and_strict():
         for fan_in, fan_out in cases:
-            weight = torch.empty(fan_out, fan_in, device="meta")  # only its shape is needed
             case = f"fan_in={fan_in}, fan_out={fan_out}"
-            want_xavier = math.sqrt(2.0 / sum(initialization.fans(weight)))
-            want_he = initialization.gain("relu") / math.sqrt(initialization.fans(weight)[0])
+            want_xavier, want_he = _reference_xavier_std(fan_in, fan_out), _reference_he_std(fan_in)
             for name, fn, args, want in (("xavier_std", xavier_std, (fan_in, fan_out), want_xavier),
                                          ("he_std", he_std, (fan_in,), want_he)):
                 got = call_student(fn, args, case, name)
@@ -432,8 +447,14 @@ def check_init_experiment(init_experiment, depth: int = 10, seed: int = 0):
 
 
 def _reference_xavier_std(fan_in: int, fan_out: int) -> float:
+    """Xavier-normal's standard deviation (gain 1) for a layer with these fans."""
+    # BEGIN ANSWER hw2.Q5
     return math.sqrt(2.0 / (fan_in + fan_out))
+    # END ANSWER
 
 
 def _reference_he_std(fan_in: int) -> float:
+    """He-normal's standard deviation (for ReLU) for a layer with this fan-in."""
+    # BEGIN ANSWER hw2.Q5
     return initialization.gain("relu") / math.sqrt(fan_in)
+    # END ANSWER

@@ -82,13 +82,37 @@ def _tolerance(dtype: torch.dtype) -> tuple[float, float]:
 # -- Q1: an augmentation that keeps the label ---------------------------------------------------
 
 
-def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """image (C, H, W) moved down by dy and right by dx pixels, zeros where nothing moved in."""
-    out = torch.zeros_like(image)
-    h, w = image.shape[-2:]
-    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        image[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    return out
+def _shift_grid(max_shift: int) -> list[tuple[int, int]]:
+    """Every (dy, dx) with |dy|, |dx| <= max_shift, dy slowest: the order of `_shift_sources`."""
+    return [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)]
+
+
+def _shift_sources(height: int, width: int, max_shift: int) -> torch.Tensor:
+    """(S, H, W) long, one map per shift (dy, dx) of `_shift_grid(max_shift)`: for each pixel
+    of an H x W image moved down by dy and right by dx, the flat index (row * W + column) of
+    the input pixel it shows, or -1 where nothing moved in (a zero)."""
+    # BEGIN ANSWER hw3.Q1
+    grid = torch.tensor(_shift_grid(max_shift))  # (S, 2)
+    rows = torch.arange(height)[None, :, None] - grid[:, 0, None, None]  # (S, H, 1): the row each row shows
+    cols = torch.arange(width)[None, None, :] - grid[:, 1, None, None]  # (S, 1, W)
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)  # (S, H, W)
+    return torch.where(inside, rows * width + cols, -1)
+    # END ANSWER
+
+
+def _moved(images: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
+    """images (N, C, H, W) rearranged by `sources` (N, H, W), flat input indices as made by
+    `_shift_sources` (-1: zero): (N, C, H, W), the images' dtype and device."""
+    n, c, h, w = images.shape
+    index = sources.to(images.device).reshape(n, 1, h * w)  # (N, 1, H*W)
+    picked = images.reshape(n, c, h * w).gather(2, index.clamp(min=0).expand(n, c, h * w))  # (N, C, H*W)
+    return torch.where(index >= 0, picked, 0).reshape(n, c, h, w)
+
+
+def _all_shifts(image: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """image (C, H, W) moved by every shift of `_shift_grid(max_shift)`: (S, C, H, W)."""
+    sources = _shift_sources(*image.shape[-2:], max_shift)  # (S, H, W)
+    return _moved(image.expand(len(sources), *image.shape), sources)
 
 
 def _augment_cases(seed: int):
@@ -145,12 +169,11 @@ def _call_augment(augment_fn, images, labels, max_shift, seed, case, global_seed
 
 
 def _matching_shift(output, image, max_shift, index, case):
-    for dy in range(-max_shift, max_shift + 1):
-        for dx in range(-max_shift, max_shift + 1):
-            if torch.allclose(output, _shifted(image, dy, dx), atol=1e-6, rtol=0):
-                return dy, dx
-    error = min(float((output - _shifted(image, dy, dx)).abs().max())
-                for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1))
+    candidates = _all_shifts(image, max_shift)  # (S, C, H, W)
+    for (dy, dx), candidate in zip(_shift_grid(max_shift), candidates):
+        if torch.allclose(output, candidate, atol=1e-6, rtol=0):
+            return dy, dx
+    error = min(float((output - candidate).abs().max()) for candidate in candidates)
     raise CheckFailure(f"case {case}: image {index} is not its input moved by whole pixels, at most {max_shift} "
                        f"in each direction, with zeros moving in (closest such shift still differs by {error:.3g}). "
                        "Which transformations keep a digit the same digit?")
@@ -576,10 +599,11 @@ EXPERIMENT_MIN_ACCURACY = 0.78
 
 
 def reference_shift(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, max_shift: int = 2):
-    """Q1's augmentation, for the experiment (so a wrong Q1 costs Q1 only): (images, labels)."""
-    n = len(images)
-    shifts = torch.randint(-max_shift, max_shift + 1, (n, 2), generator=generator).tolist()
-    return torch.stack([_shifted(images[i], dy, dx) for i, (dy, dx) in enumerate(shifts)]), labels
+    """Q1's augmentation, for the experiment (so a wrong Q1 costs Q1 only): (images, labels),
+    each image (N, C, H, W) moved by its own (dy, dx), drawn from `generator`."""
+    shifts = torch.randint(-max_shift, max_shift + 1, (len(images), 2), generator=generator)  # (N, 2)
+    which = (shifts[:, 0] + max_shift) * (2 * max_shift + 1) + shifts[:, 1] + max_shift  # place in _shift_grid
+    return _moved(images, _shift_sources(*images.shape[-2:], max_shift)[which]), labels
 
 
 def _experiment_data(seed: int):

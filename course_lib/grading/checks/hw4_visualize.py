@@ -435,11 +435,13 @@ def _digit_model(seed: int, channels: tuple[int, int]):
 
 def reference_ink_share(occlusion, model, images, labels, window, stride, baseline) -> torch.Tensor:
     """(N,): per image, the share of its occlusion map's positive mass (for its label) on ink pixels."""
+    # BEGIN ANSWER hw4.Q6
     shares = []
     for image, label in zip(images, labels):
         heat = occlusion(model, image, int(label), window, stride, baseline).clamp(min=0)  # (1, 8, 8)
         shares.append((heat * (image >= INK)).sum() / heat.sum())
     return torch.stack(shares)
+    # END ANSWER
 
 
 def _concentration(shares, images) -> float:
