@@ -247,6 +247,7 @@ def freeze_bn(model: nn.Module) -> int:
 
 def unfreeze_bn(model: nn.Module) -> int:
     """Remove `freeze_bn`'s hooks (the layers follow `model.train()` / `eval()` again)."""
+    # BEGIN ANSWER hw3.Q5
     count = 0
     for layer in model.modules():
         hooks = getattr(layer, "_forward_pre_hooks", {})
@@ -254,6 +255,7 @@ def unfreeze_bn(model: nn.Module) -> int:
             del hooks[key]
             count += 1
     return count
+    # END ANSWER
 
 
 # ---------------------------------------------------------------------------------------
@@ -407,11 +409,14 @@ class LoRAConv2d(_LoRABase):
         B's grouped 1x1 weight (out, r/g, 1, 1) is expanded to the block-diagonal
         (out, r) matrix, then contracted with A's weight (r, in, kh, kw).
         """
+        # BEGIN ANSWER hw3.Q6
         b = self.lora_B.weight[:, :, 0, 0]  # (out, r/g)
         b_full = torch.block_diag(*b.chunk(self.groups, dim=0))  # (out, r)
         return self.scaling * torch.einsum("or,rikl->oikl", b_full, self.lora_A.weight)
+        # END ANSWER
 
     def _fold(self, sign: int) -> None:
+        # BEGIN ANSWER hw3.Q6
         if self.groups == 1:
             return super()._fold(sign)
         if sign > 0:  # grouped -> dense (groups=1) + delta
@@ -421,6 +426,7 @@ class LoRAConv2d(_LoRABase):
             weight = _dense_to_grouped(self.base.weight - self.delta_weight(), self.groups)
             self.base.groups = self.groups
         self.base.weight = nn.Parameter(weight, requires_grad=False)
+        # END ANSWER
 
 
 def _grouped_to_dense(weight: torch.Tensor, groups: int) -> torch.Tensor:

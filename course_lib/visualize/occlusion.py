@@ -85,6 +85,7 @@ def occlusion_probability(
     Returns (h', w') in the image's dtype: entry [i, j] is the probability with the window's
     top-left corner at (i * sh, j * sw); h' = ceil((H - h) / sh) + 1, likewise w'.
     """
+    # BEGIN ANSWER hw4.Q1
     x = single_image(image)
     shape = tuple(x.shape[1:])
     window, stride = _window_and_stride(window, stride, shape)
@@ -103,6 +104,7 @@ def occlusion_probability(
             for batch in _occluded(x, fill, covers, batch_size)
         ])
     return probabilities.reshape(len(covers[1]), len(covers[2])).to(x.dtype)
+    # END ANSWER
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,7 +114,9 @@ def occlusion_probability(
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
     """Captum's window positions along one dimension: 0, s, 2s, ... (ceil((n - w) / s) + 1)."""
+    # BEGIN ANSWER hw4.Q1
     return [i * stride for i in range(math.ceil((size - window) / stride) + 1)]
+    # END ANSWER
 
 
 def _coverage(size: int, window: int, stride: int, device) -> Tensor:
