@@ -139,18 +139,39 @@ def _error_summary(nb, index: int | None, message: str) -> str:
 
 
 def describe(nb) -> tuple[str, str]:
-    """(first heading, first line of text after it) of the notebook's first markdown cell."""
+    """(first heading, the paragraph of text after it) of the notebook's first markdown cell
+    with a heading; the paragraph's lines are joined into one."""
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
-        lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+        lines = [line.strip() for line in cell.source.splitlines()]
         headings = [i for i, line in enumerate(lines) if line.startswith("#")]
         if not headings:
             continue
         title = lines[headings[0]].lstrip("#").strip()
-        rest = [line for line in lines[headings[0] + 1:] if not line.startswith("#")]
-        return title, rest[0] if rest else ""
+        return title, _without_list_lead_in(" ".join(_first_paragraph(lines[headings[0] + 1:])))
     return "", ""
+
+
+def _without_list_lead_in(text: str) -> str:
+    """The paragraph without a last sentence that introduces a list ("It teaches:"), which the
+    index does not show."""
+    head, _, last = text.rpartition(". ")
+    return f"{head}." if head and last.endswith(":") else text
+
+
+_NOT_PROSE = re.compile(r"#|[-*+] |\d+\. ")  # a heading or a list item ends a paragraph
+
+
+def _first_paragraph(lines: list[str]) -> list[str]:
+    """The first run of non-blank lines of prose (no heading, no list item)."""
+    paragraph: list[str] = []
+    for line in lines:
+        if line and not _NOT_PROSE.match(line):
+            paragraph.append(line)
+        elif paragraph:
+            break
+    return paragraph
 
 
 def count_figures(nb) -> int:
@@ -165,8 +186,9 @@ def build_lectures(notebooks_dir, out_dir, fast: bool = False, timeout: int = DE
     """Execute every notebook in `notebooks_dir` (sorted by name) and write HTML to `out_dir`.
 
     Writes `out_dir/<name>.html` for each notebook (also for one that fails: the page
-    shows the cells up to the error) and `out_dir/index.html` with one line per notebook:
-    a link, its first heading and description, and its run time (or where it failed).
+    shows the cells up to the error), the executed notebook beside it (`out_dir/<name>.ipynb`,
+    to open in Jupyter with every output), and `out_dir/index.html` with one line per
+    notebook: a link, its first heading and description, and its run time (or where it failed).
     fast: run with COURSE_FAST=1. timeout: seconds per cell. progress: optional callable
     given each `LectureResult` as it finishes.
     Returns the results in order. With `check` (the default) raises `LectureBuildError`
@@ -187,6 +209,7 @@ def build_lectures(notebooks_dir, out_dir, fast: bool = False, timeout: int = DE
         page = out_dir / f"{path.stem}.html"
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or path.stem}})
         page.write_text(body, encoding="utf-8")
+        nbformat.write(nb, page.with_suffix(".ipynb"))
         where = f"{path.name} failed at {_cell_excerpt(nb, failed)}"
         errors = [f"{where}: {_error_summary(nb, failed, error)}"] if error else []
         result = LectureResult(path.stem, seconds, page, title, description, errors, failed, count_figures(nb))
@@ -210,7 +233,8 @@ def index_html(results: list[LectureResult], fast: bool = False) -> str:
         link = f'<a href="{html.escape(r.html.name)}">{label}</a>' if r.html else label
         status = f"{r.seconds:.0f} s" if r.ok else f"FAILED at cell {r.failed_cell} after {r.seconds:.0f} s"
         text = f" &mdash; {html.escape(r.description)}" if r.description else ""
-        items.append(f"  <li>{link}{text} <small>({status})</small></li>")
+        notebook = f' <a href="{html.escape(r.html.stem)}.ipynb">notebook</a>' if r.html else ""
+        items.append(f"  <li>{link}{text} <small>({status}){notebook}</small></li>")
     mode = " (fast mode: COURSE_FAST=1, reduced epochs and data)" if fast else ""
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Lectures</title></head>\n"
             f"<body>\n<h1>Lectures</h1>\n<p>Each notebook executed top to bottom{mode}.</p>\n<ul>\n"
