@@ -1,12 +1,15 @@
 """Shared fixtures: run on the CPU always and on CUDA where it exists (`gpu` marker)."""
 
 import os
+import pickle
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 os.environ.setdefault("COURSE_QUIET", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -41,3 +44,21 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(urllib.request, "urlopen", refuse_url)
     monkeypatch.setattr(torch.hub, "urlopen", refuse_url)
+
+
+@pytest.fixture(scope="session")
+def made_course(tmp_path_factory, worker_id):
+    """`make course` in fast mode (course_lib.build.build_course, COURSE_FAST=1), once per test
+    run: the pytest-xdist workers share one build under a lock. Returns (BuildReport, build
+    folder, the lines it printed)."""
+    from course_lib.build import build_course
+
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared if worker_id == "master" else shared.parent
+    out, saved = shared / "made_course" / "build", shared / "made_course" / "report.pickle"
+    with FileLock(str(shared / "made_course.lock")):
+        if not saved.exists():
+            lines: list[str] = []
+            report = build_course(Path(__file__).resolve().parents[1], out, fast=True, jobs=2, say=lines.append)
+            saved.write_bytes(pickle.dumps((report, out, lines)))
+        return pickle.loads(saved.read_bytes())
