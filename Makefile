@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 course: setup
 	$(BIN)/course build
 
+# Every test, on every core (pytest-xdist; a module's tests stay on one worker, so a module's
+# shared fixture is built once), one torch thread per test process so the processes do not
+# fight over the cores.
 test: setup
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadscope
 
-# The change-test loop: the tests not marked slow, on every core (pytest-xdist), one torch
-# thread per test process so the processes do not fight over the cores.
+# The change-test loop: the tests not marked slow, the same way.
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n auto --dist loadscope
 

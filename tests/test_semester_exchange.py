@@ -96,7 +96,7 @@ def shared_environment(base: Path) -> Path:
     can execute: the venv itself when it can, else a hard-linked copy of it on top of a
     copy of its base interpreter (for a Python built under a private folder such as
     /root/.pyenv)."""
-    venv = Path(sys.prefix)
+    venv = Path(sys.prefix).resolve()  # a symlinked venv: copy the real one, never retarget it in place
     site_packages = Path(sysconfig.get_paths()["purelib"])
     if _others_can_execute(Path(sys.executable)) and _others_can_execute(site_packages):
         return venv / "bin"
