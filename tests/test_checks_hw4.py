@@ -115,6 +115,8 @@ def test_the_questions_ask_for_the_idea_not_the_formula():
 def test_the_messages_of_the_tsne_check_name_no_arguments():
     message = _failure(checks.check_tsne_map, lambda features, seed: torch.zeros(len(features), 2))
     assert "trustworthiness" in message and not GIVEAWAYS.search(message), message
+    with pytest.raises(ForbiddenCallError, match="tsne"):  # the library's t-SNE is the answer, configured
+        checks.check_tsne_map(lambda features, seed: visualize.tsne(features.numpy(), seed=seed))
 
 
 def test_a_synthesis_that_ignores_its_prior_fails_on_smoothness():
