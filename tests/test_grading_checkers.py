@@ -143,7 +143,7 @@ MISTAKES = [
     (check_maxpool_backward, (lambda d, x, k, s: maxpool_backward(d, x, k, k),), "stride="),
     (check_batchnorm_forward, (_biased_running_var,), "running_var"),
     (check_batchnorm_backward, (lambda d, x, g, eps=1e-5: (d * g.view([1, -1] + [1] * (x.dim() - 2)) / (x.var([0] if x.dim() == 2 else [0, 2, 3], unbiased=False, keepdim=True) + eps).sqrt(),) + batchnorm_backward(d, x, g)[1:],), "dx"),
-    (check_dropout_forward, (lambda x, p, t, g=None: x * (torch.rand(x.shape, generator=g, device=x.device) >= p) if t else x,), "1/(1-p)"),
+    (check_dropout_forward, (lambda x, p, t, g=None: x * (torch.rand(x.shape, generator=g, device=x.device) >= p) if t else x,), "probability of *dropping*"),
     (check_init_std, (lambda i, o: (2 / (i + o)) ** 0.5, lambda i: (1 / i) ** 0.5), "he_std"),
 ]
 
