@@ -95,19 +95,31 @@ def shared_environment(base: Path) -> Path:
     """The bin/ folder of a Python environment with this venv's packages that every user
     can execute: the venv itself when it can, else a hard-linked copy of it on top of a
     copy of its base interpreter (for a Python built under a private folder such as
-    /root/.pyenv)."""
+    /root/.pyenv, or a checkout under a private folder such as a CI runner's 0700 temp)."""
     venv = Path(sys.prefix).resolve()  # a symlinked venv: copy the real one, never retarget it in place
     site_packages = Path(sysconfig.get_paths()["purelib"])
     if _others_can_execute(Path(sys.executable)) and _others_can_execute(site_packages):
         return venv / "bin"
-    if not _others_can_execute(site_packages.parent) or os.stat(venv).st_dev != os.stat(base).st_dev:
+    readable = all(path.stat().st_mode & stat.S_IROTH for path in (site_packages, ROOT / "course_lib"))
+    if not readable or len({os.stat(path).st_dev for path in (venv, base, ROOT)}) > 1:
         pytest.skip(f"{sys.executable} is not executable by other users, and {venv} cannot be shared "
                     f"by hard links in {base} (not world-readable or another filesystem)")
     python = _copy_interpreter(Path(sys.base_prefix), base / "python")
     copy = base / "env"
     subprocess.run(["cp", "-al", str(venv), str(copy)], check=True)
     _retarget(copy, venv, python)
+    if not _others_can_execute(ROOT / "course_lib"):
+        _install_course_lib(copy / site_packages.relative_to(venv))
     return copy / "bin"
+
+
+def _install_course_lib(site_packages: Path) -> None:
+    """Put a hard-linked copy of this checkout's course_lib in the copied environment's
+    `site_packages`, in place of the editable install's hook into a folder other users
+    cannot reach."""
+    for hook in site_packages.glob("__editable__*dl_course*"):
+        hook.unlink()
+    subprocess.run(["cp", "-al", str(ROOT / "course_lib"), str(site_packages / "course_lib")], check=True)
 
 
 def _copy_interpreter(prefix: Path, dest: Path) -> Path:
