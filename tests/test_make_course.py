@@ -9,10 +9,9 @@ the browser test of the built pages in tests/test_browser.py):
   page resolves inside the build.
 """
 
-from html.parser import HTMLParser
-
 import nbformat
 import pytest
+from test_home_page import _Refs
 from test_notebooks import NOTEBOOKS, text_of
 
 from course_lib.autograde.course import assignment_ids
@@ -71,20 +70,11 @@ def test_shipped_examples_grade_as_intended(made_course):
     assert all(student in grades for student in ("alt_correct", "blank", "typical_mistakes"))
 
 
-class _Links(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.refs = []
-
-    def handle_starttag(self, tag, attrs):
-        self.refs += [value for name, value in attrs if name in ("href", "src")]
-
-
 def test_home_page_links_every_lecture_homework_and_grade(made_course):
     report, out, lines = made_course
     home = out / "index.html"
     assert f"home page: {home}" in lines
-    parser = _Links()
+    parser = _Refs()
     parser.feed(home.read_text())
     missing = [ref for ref in parser.refs if not (out / ref).exists()]
     assert not missing, f"the home page links files the build did not write: {missing}"
