@@ -117,3 +117,20 @@ def test_the_build_summary_shows_the_manual_part_apart():
     rows = {line.split()[0]: line.split()[1] for line in text.splitlines() if line.split()[:1] in (["ann"], ["bob"])}
     assert rows == {"ann": "16/16+4?", "bob": "18/20"}
     assert "need manual grading" in text
+
+
+def test_a_failed_test_cell_is_named_with_its_error_and_an_empty_message_leaves_no_dangling_colon():
+    import nbformat
+
+    def test_cell(grade_id, errors):
+        outputs = [nbformat.v4.new_output("error", ename=name, evalue=value, traceback=[]) for name, value in errors]
+        cell = nbformat.v4.new_code_cell("check()", outputs=outputs)
+        cell.metadata.nbgrader = {"grade": True, "solution": False, "grade_id": grade_id, "points": 1}
+        return cell
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        test_cell("test_blank", [("NotImplementedError", "")]),
+        test_cell("test_wrong", [("CheckFailure", "case 1: off")]),
+        test_cell("test_right", []),
+    ])
+    assert pipeline._failures(notebook) == ["test_blank: NotImplementedError", "test_wrong: CheckFailure: case 1: off"]

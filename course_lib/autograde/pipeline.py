@@ -99,7 +99,8 @@ def _failures(notebook: nbformat.NotebookNode) -> list[str]:
         if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):
             for output in cell.outputs:
                 if output.output_type == "error":
-                    failed.append(f"{cell.metadata.nbgrader['grade_id']}: {output.ename}: {output.evalue[:300]}")
+                    error = f"{output.ename}: {output.evalue[:300]}" if output.evalue else output.ename
+                    failed.append(f"{cell.metadata.nbgrader['grade_id']}: {error}")
                     break
                 if output.output_type == "stream" and output.name == "stderr":
                     failed.append(f"{cell.metadata.nbgrader['grade_id']}: wrote to stderr: {output.text[:200]!r}")

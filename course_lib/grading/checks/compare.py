@@ -120,7 +120,8 @@ def call_student(fn, args, case: str, name: str):
     except AssertionError:
         raise
     except NotImplementedError as error:
-        raise CheckFailure(f"{name} is not implemented yet ({error or 'NotImplementedError'})") from None
+        detail = str(error) or "its cell still raises NotImplementedError"
+        raise CheckFailure(f"{name} is not implemented yet ({detail})") from None
     except Exception as error:  # noqa: BLE001 - the student's bug, reported as a failed case
         raise CheckFailure(f"case {case}: {name} raised {type(error).__name__}: {error}") from None
 

@@ -362,7 +362,7 @@ def check_gradient_norms(gradient_norms, seed: int = 0):
                 with forbid([initialization.weight_gradient_norms], "gradient_norms"):
                     result = call_student(gradient_norms, (model, x.clone(), y.clone()), case, "gradient_norms")
                 got = _as_norms(result, depth + 1, case, "gradient_norms")
-                expect_close(got, expected, case, "the norms", HINTS["Q6"], **_tolerance(dtype))
+                expect_close(got, expected, case, "the list of norms", HINTS["Q6"], **_tolerance(dtype))
 
 
 # ---------------------------------------------------------------------------------------
