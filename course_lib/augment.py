@@ -171,7 +171,7 @@ def tta_views(
     _check_images(images)
     _check_choice("TTA views", views, TTA_VIEWS)
     if views == "flip":
-        return [images, images.flip(-1)]
+        return [images, _mirrored(images)]
     height, width = images.shape[-2:]
     if views == "multiscale":
         if not scales or min(scales) <= 0:
@@ -185,6 +185,13 @@ def tta_views(
             f"use 1 <= crop_size <= {min(height, width)}"
         )
     return list(v2.TenCrop(crop_size)(images))
+
+
+def _mirrored(images: torch.Tensor) -> torch.Tensor:
+    """images (N, C, H, W) -> their left-right mirror images (N, C, H, W): the "flip" view."""
+    # BEGIN ANSWER hw3.Q2
+    return images.flip(-1)
+    # END ANSWER
 
 
 def _rescale_and_crop(images: torch.Tensor, scale: float) -> torch.Tensor:

@@ -130,6 +130,14 @@ def test_tencrop_tta_equals_hand_average_of_torchvision_tencrop(device):
     assert torch.equal(tta_predict(model, x, views="tencrop"), default)
 
 
+def test_flip_views_are_the_images_and_torchvisions_horizontal_flip():
+    x = images(size=5)
+    x = torch.cat([x, x[..., :4]], dim=-1)  # (3, 3, 5, 9): the flip's axis is the one of length 9
+    original, mirrored = tta_views(x, "flip")
+    assert original is x
+    assert torch.equal(mirrored, v2.RandomHorizontalFlip(p=1.0)(x))
+
+
 def test_flip_tta_on_a_flip_invariant_model_equals_the_plain_prediction(device):
     model, x = small_net(flip_invariant=True).to(device), images(device=device)
     with torch.no_grad():

@@ -34,6 +34,7 @@ CALLS = {
         "torch.nn.Linear(3, 2), torch.randn(4, 3), torch.tensor([0, 1, 0, 1])",
     "course_lib.visualize.synthesis.maximize_activation":
         "torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), '0', 0, image_size=(1, 8, 8), steps=1",
+    "course_lib.visualize.embeddings.tsne": "torch.randn(10, 4), perplexity=3.0",
 }
 
 
@@ -97,7 +98,7 @@ def test_every_answer_region_is_left_out_and_no_answer_line_stays(student_tree):
             # checker references and library helpers that carry an answer (issue #12)
             "vgg_reference", "_reference_dropout_backward", "_reference_xavier_std", "_shift_sources",
             "reference_ink_share", "occlusion_probability", "window_starts", "_keep_bn_eval", "_grouped_to_dense",
-            "delta_weight", "_fold"} <= left_out
+            "delta_weight", "_fold", "tsne", "_mirrored", "_strongest_first"} <= left_out
     assert {homework_number(s.qid) for s in stripped} == {"hw1", "hw2", "hw3", "hw4"}
     for item in stripped:
         path, qualname = _file_of(package, item.key)

@@ -4,10 +4,12 @@ The checker modules ship in the student wheel (the notebooks import them), and s
 library code that the lectures use. Some of it once computed answers inline: hw2's dropout
 scale 1 / (1 - p) and its Xavier and He scales, hw3's zero-fill shift, hw4's ink share,
 hw1's VGG count, and library helpers kept because unmarked code used them (occlusion's window
-positions, LoRAConv2d's dense update, freeze_bn's hook). Each answer below is written as the
-full edition writes it: the pattern must occur in the full edition's module (so a stale
-pattern fails here instead of passing for ever) and nowhere in the student edition's, code,
-docstrings and comments alike.
+positions, LoRAConv2d's dense update, freeze_bn's hook). Three library functions showed an
+answer whole until they were marked too: `visualize.tsne` (hw4 Q3's TSNE settings),
+`augment.tta_views`' mirror image (hw3 Q2's axis) and `top_activating_patches`' ranking (hw4 Q5).
+Each answer below is written as the full edition writes it: the pattern must occur in the
+full edition's module (so a stale pattern fails here instead of passing for ever) and nowhere
+in the student edition's, code, docstrings and comments alike.
 """
 
 import re
@@ -40,6 +42,11 @@ LEAKS = [
     ("visualize/occlusion.py", "hw4.Q1", r"ceil\(\s*\(\s*[nH]\s*-\s*[wh]\s*\)\s*/\s*s[h]?\s*\)"),  # ... as text
     ("visualize/occlusion.py", "hw4.Q1", r"torch\.where\(\s*mask\s*,\s*fill"),  # the occluded batches
     ("visualize/occlusion.py", "hw4.Q1", r"softmax"),  # occlusion_probability
+    ("augment.py", "hw3.Q2", r"flip\(\s*(dims\s*=\s*)?[\[(]?\s*-1"),  # tta_views' mirror image: the axis
+    ("visualize/embeddings.py", "hw4.Q3", r"init\s*=\s*['\"]pca['\"]"),  # tsne's settings, in code or docstring
+    ("visualize/embeddings.py", "hw4.Q3", r"learning_rate\s*=\s*['\"]auto['\"]"),
+    ("visualize/embeddings.py", "hw4.Q3", r"initialization is\s+PCA"),
+    ("visualize/patches.py", "hw4.Q5", r"argsort\(\s*descending\s*=\s*True"),  # the ranking, strongest first
 ]
 
 
