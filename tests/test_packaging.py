@@ -78,3 +78,11 @@ def test_console_script_is_installed():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(SystemExit, match="unknown torchvision model 'vgg99'"):
         cli.main(["summary", "vgg99"])
+
+
+def test_importing_nbformat_does_not_build_the_iri_parsers():
+    """jsonschema 4.25+ imports rfc3987-syntax, which builds its Earley parsers at import: about
+    2.5 s of CPU in every nbgrader command and grading subprocess (docs/benchmarks.md)."""
+    probe = "import sys, nbformat; print('rfc3987_syntax' in sys.modules)"
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "False", "pyproject.toml's jsonschema pin is not installed: run `make setup`"
