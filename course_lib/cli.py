@@ -153,8 +153,13 @@ def _release(args) -> int:
 def _feedback(args) -> int:
     from course_lib.autograde.course import generate_feedback
 
-    generate_feedback(_root(args), args.assignments)
+    waiting = generate_feedback(_root(args), args.assignments)
     print("feedback written to feedback/<student>/<assignment>/")
+    if waiting:
+        names = ", ".join(f"{s.student}/{s.assignment}" for s in waiting[:5]) + (", ..." if len(waiting) > 5 else "")
+        print(f"note: {len(waiting)} submission(s) have written answers no grader has scored yet ({names}); "
+              "their feedback shows those answers at 0. Score them in nbgrader's formgrader, then run "
+              "`course feedback` again before you release it.")
     return 0
 
 

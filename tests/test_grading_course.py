@@ -226,7 +226,9 @@ def test_feedback_and_export(course, batch, tmp_path):
     graded = sorted(_manual(next(s for s in read_scores(db_url(course), hw) if s.student == student)))
     comment = "Right idea: the first FC layer holds most weights; name the count. (grader)"
     _grade_by_hand(course, hw, student, graded[0], 1.5, comment)
-    generate_feedback(course)
+    waiting = {(s.student, s.assignment) for s in generate_feedback(course)}
+    assert (student, hw) in waiting and ("typical_mistakes", hw) in waiting  # written answers no grader has scored
+    assert ("blank", hw) not in waiting  # an untouched written answer scores 0 and waits for nobody
     text = (course / "feedback" / "typical_mistakes" / hw / f"{hw}.html").read_text()
     assert "should stay 90x90" in text      # the failed test's message reaches the student
     assert "HIDDEN TESTS" not in text and "seed=3141" not in text

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course_lib.autograde.gradebook import read_scores
+from course_lib.autograde.gradebook import SubmissionScore, read_scores
 
 CONFIG = "nbgrader_config.py"
 
@@ -112,11 +112,15 @@ def export_csv(root: Path, path: Path) -> int:
     return len(scores)
 
 
-def generate_feedback(root: Path, wanted=None) -> None:
-    """HTML feedback for every autograded submission: feedback/<student>/<hw>/<nb>.html."""
-    for hw in select(root, wanted):
+def generate_feedback(root: Path, wanted=None) -> list[SubmissionScore]:
+    """HTML feedback for every autograded submission: feedback/<student>/<hw>/<nb>.html.
+    Returns the submissions whose written answers still wait for a grader: their feedback
+    shows those answers at 0 until a grader scores them and the feedback is written again."""
+    chosen = select(root, wanted)
+    for hw in chosen:
         if not (Path(root) / "autograded").is_dir():
             raise CourseError("nothing has been graded yet: run `course grade SUBMISSIONS_DIR` first")
         result = run_nbgrader(root, "generate_feedback", hw, "--force", "--CourseDirectory.db_url=" + db_url(root))
         if result.returncode != 0:
             raise CourseError(f"nbgrader could not write feedback for {hw}:\n{output_tail(result)}")
+    return [s for s in read_scores(db_url(root)) if s.assignment in chosen and s.needs_manual_grading]
