@@ -1,5 +1,6 @@
 """Shared fixtures: run on the CPU always and on CUDA where it exists (`gpu` marker)."""
 
+import functools
 import os
 import pickle
 import socket
@@ -44,6 +45,18 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(urllib.request, "urlopen", refuse_url)
     monkeypatch.setattr(torch.hub, "urlopen", refuse_url)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def alembic_version_asked_once():
+    """nbgrader runs `alembic heads` in a subprocess (seconds of CPU) each time it creates a new
+    gradebook in this process; the answer is fixed for the installed nbgrader, so it is asked once
+    per test process. nbgrader's own commands, in their subprocesses, still ask it themselves."""
+    from nbgrader import api
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "get_alembic_version", functools.cache(api.get_alembic_version))
+        yield
 
 
 @pytest.fixture(scope="session")
