@@ -39,6 +39,7 @@ def fast_tables():
         return {target: ex.transfer_experiment(target, num_threads=1) for target in ex.TARGETS}
 
 
+@pytest.mark.slow  # uses the shared fast run of every target (30-36 s on 2 cores)
 @pytest.mark.parametrize("target", list(ex.TARGETS))
 def test_fast_run_has_every_row(fast_tables, target):
     table = fast_tables[target]
@@ -56,6 +57,7 @@ def test_fast_run_has_every_row(fast_tables, target):
         assert row.train_size == expected_size
 
 
+@pytest.mark.slow  # uses the shared fast run of every target (30-36 s on 2 cores)
 @pytest.mark.parametrize("target", list(ex.TARGETS))
 def test_trainable_parameters_match_models_and_hand_counts(fast_tables, target):
     table = fast_tables[target]
@@ -72,6 +74,7 @@ def test_trainable_parameters_match_models_and_hand_counts(fast_tables, target):
     assert counts["scratch"] == counts["finetune_all"]
 
 
+@pytest.mark.slow  # uses the shared fast run of every target (30-36 s on 2 cores)
 def test_plot_draws_one_line_and_band_per_method(fast_tables):
     table = fast_tables["different"]
     fig = ex.plot_transfer(table)
@@ -90,6 +93,7 @@ def test_plot_draws_one_line_and_band_per_method(fast_tables):
     assert buffer.getvalue()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # uses the shared fast run of every target (30-36 s on 2 cores)
 def test_markdown_has_a_line_per_row(fast_tables):
     table = fast_tables["similar"]
     text = ex.to_markdown(table)
@@ -97,6 +101,7 @@ def test_markdown_has_a_line_per_row(fast_tables):
     assert "| linear_probe | all |" in text
 
 
+@pytest.mark.slow  # uses the shared fast run of every target (30-36 s on 2 cores)
 def test_same_seed_gives_the_same_accuracies(fast_tables, monkeypatch):
     # 50 labels per class: several batches per epoch, so the seeded batch order matters too
     # (with 5 labels every batch is the whole set and a wrong batch-order seed would go unseen).
@@ -289,6 +294,7 @@ def test_verdict_refuses_tables_it_cannot_read(change, message):
         ex.when_to_transfer([table])
 
 
+@pytest.mark.slow  # uses the shared fast run of every target (30-36 s on 2 cores)
 def test_verdict_reads_a_real_fast_run(fast_tables):
     verdicts = ex.when_to_transfer([fast_tables["similar"], fast_tables["different"]])
     assert len(verdicts) == 4 and verdicts[1].slide == "NA"
