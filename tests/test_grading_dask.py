@@ -26,10 +26,18 @@ HOSTILE = ("infinite_loop", "segfault", "sys_exit", "monkeypatch", "reads_secret
 LIMITS = Limits(cell_timeout=15, wall_timeout=240, memory_mb=2048, output_cap=200_000)
 
 
-def _course(folder):
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """hw1's course as `course generate` leaves it; each test grades in a copy (`_course`)."""
+    folder = tmp_path_factory.mktemp("generated")
     shutil.copytree(ROOT / "solutions" / HW, folder / "solutions" / HW)
     shutil.copy(ROOT / "nbgrader_config.py", folder / "nbgrader_config.py")
     generate(folder, [HW])
+    return folder
+
+
+def _course(generated, folder):
+    shutil.copytree(generated, folder, dirs_exist_ok=True)
     return folder
 
 
@@ -55,10 +63,10 @@ def submissions(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def graded(cluster, submissions, tmp_path_factory):
+def graded(cluster, submissions, generated, tmp_path_factory):
     folder, dask_course = submissions
-    local_course = _course(tmp_path_factory.mktemp("local-course"))
-    _course(dask_course)
+    local_course = _course(generated, tmp_path_factory.mktemp("local-course"))
+    _course(generated, dask_course)
     local, _ = grade(local_course, folder, jobs=2, limits=LIMITS, bar=False)
     remote, skipped = grade(dask_course, folder, executor="dask", scheduler=cluster.scheduler_address,
                             limits=LIMITS, bar=False)
@@ -127,8 +135,8 @@ def _lost(*args, **kwargs):
     raise OSError("the machine went away")
 
 
-def test_a_failing_cluster_leaves_earlier_grades_alone(cluster, tmp_path):
-    course = _course(tmp_path / "course")
+def test_a_failing_cluster_leaves_earlier_grades_alone(cluster, generated, tmp_path):
+    course = _course(generated, tmp_path / "course")
     folder = tmp_path / "subs"
     for student in ("alt_correct", "blank"):
         shutil.copytree(EXAMPLES / student / HW, folder / student / HW)
@@ -147,8 +155,8 @@ def test_a_failing_cluster_leaves_earlier_grades_alone(cluster, tmp_path):
     assert "NOT GRADED" in (course / "logs" / HW / "alt_correct.log").read_text()
 
 
-def test_a_worker_with_a_different_course_lib_gets_no_submissions(cluster, tmp_path, capsys):
-    course = _course(tmp_path / "course")
+def test_a_worker_with_a_different_course_lib_gets_no_submissions(cluster, generated, tmp_path, capsys):
+    course = _course(generated, tmp_path / "course")
     folder = tmp_path / "subs"
     for student in ("typical_mistakes", "blank"):
         shutil.copytree(EXAMPLES / student / HW, folder / student / HW)
@@ -163,8 +171,8 @@ def test_a_worker_with_a_different_course_lib_gets_no_submissions(cluster, tmp_p
     assert f"not using Dask worker {stale}: it runs a different course_lib" in capsys.readouterr().err
 
 
-def test_no_worker_with_this_course_lib_is_a_clear_error(cluster, tmp_path):
-    course = _course(tmp_path / "course")
+def test_no_worker_with_this_course_lib_is_a_clear_error(cluster, generated, tmp_path):
+    course = _course(generated, tmp_path / "course")
     shutil.copytree(EXAMPLES / "blank" / HW, tmp_path / "subs" / "blank" / HW)
     with Client(cluster.scheduler_address) as client:
         _patch_workers(client, fingerprint=lambda: "0" * 16)
@@ -176,10 +184,10 @@ def test_no_worker_with_this_course_lib_is_a_clear_error(cluster, tmp_path):
     assert not (course / "logs").exists()  # nothing was graded
 
 
-def test_a_cluster_without_workers_ends_the_run_with_the_rest_not_graded(tmp_path, monkeypatch):
+def test_a_cluster_without_workers_ends_the_run_with_the_rest_not_graded(generated, tmp_path, monkeypatch):
     monkeypatch.setattr(dask_executor, "NO_WORKERS_TIMEOUT", 3)
     monkeypatch.setattr(dask_executor, "POLL", 1)
-    course = _course(tmp_path / "course")
+    course = _course(generated, tmp_path / "course")
     folder = tmp_path / "subs"
     for i in range(4):
         shutil.copytree(EXAMPLES / "blank" / HW, folder / f"blank{i}" / HW)
@@ -197,8 +205,8 @@ def _stop_after_first(outcome):
 
 
 @pytest.mark.parametrize("executor", ["sandbox", "dask"])
-def test_stopping_early_ends_running_submissions_and_leaves_nothing_behind(executor, cluster, tmp_path):
-    course = _course(tmp_path / "course")
+def test_stopping_early_ends_running_submissions_and_leaves_nothing_behind(executor, cluster, generated, tmp_path):
+    course = _course(generated, tmp_path / "course")
     folder = tmp_path / "subs"
     shutil.copytree(EXAMPLES / "blank" / HW, folder / "a_blank" / HW)
     hostile = hostile_submissions(course, folder)
@@ -250,8 +258,8 @@ def _parent(pid: int) -> int:
         return 0
 
 
-def test_unreachable_scheduler_and_missing_address_are_clear_errors(tmp_path):
-    course = _course(tmp_path / "course")
+def test_unreachable_scheduler_and_missing_address_are_clear_errors(generated, tmp_path):
+    course = _course(generated, tmp_path / "course")
     shutil.copytree(EXAMPLES / "blank" / HW, tmp_path / "subs" / "blank" / HW)
     with pytest.raises(CourseError, match="needs --scheduler ADDRESS"):
         grade(course, tmp_path / "subs", executor="dask")
