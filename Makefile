@@ -20,9 +20,9 @@ course: setup
 
 # Every test, on every core (pytest-xdist; a module's tests stay on one worker, so a module's
 # shared fixture is built once), one torch thread per test process so the processes do not
-# fight over the cores.
+# fight over the cores. It ends with the 30 slowest steps, so a CI log shows where the time goes.
 test: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadscope
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadscope --durations=30
 
 # The change-test loop: the tests not marked slow, the same way.
 test-fast: setup
