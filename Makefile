@@ -20,13 +20,16 @@ course: setup
 
 # Every test, on every core (pytest-xdist; a module's tests stay on one worker, so a module's
 # shared fixture is built once), one torch thread per test process so the processes do not
-# fight over the cores. It ends with the 30 slowest steps, so a CI log shows where the time goes.
+# fight over the cores. The longest modules go first (tests/conftest.py's LONGEST_FIRST, not
+# xdist's order by test count). It ends with the 30 slowest steps, so a CI log shows where the
+# time goes.
+XDIST = -n auto --dist loadscope --no-loadscope-reorder
 test: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist loadscope --durations=30
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(XDIST) --durations=30
 
 # The change-test loop: the tests not marked slow, the same way.
 test-fast: setup
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" -n auto --dist loadscope
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow" $(XDIST)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -18,11 +18,25 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 CUDA = torch.cuda.is_available()
 
 
+# The modules that take longest, longest first (from `make test`'s slowest steps, ci-local on
+# 2026-11-30). They are handed to the xdist workers first, so that no worker starts one of them
+# while the other has nothing left (the Makefile turns off xdist's own order, by test count).
+LONGEST_FIRST = ["test_grading_course", "test_release", "test_homework_zoo", "test_make_course",
+                 "test_grading_dask", "test_student_lectures", "test_browser", "test_grading_sandbox",
+                 "test_semester_exchange", "test_gpu_check", "test_visualize_plots"]
+
+
+def _longest_first(item) -> int:
+    name = item.path.stem
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
     skip_gpu = pytest.mark.skip(reason="needs CUDA; none on this machine")
     for item in items:
         if "gpu" in item.keywords and not CUDA:
             item.add_marker(skip_gpu)
+    items.sort(key=_longest_first)  # stable: each module keeps its own order
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
