@@ -12,7 +12,8 @@ cells it should lose:
 
 `grade_answers` starts from the state the solution notebook's cells leave (computed once per
 assignment), reruns in order each replaced answer cell and every cell that reads a name a
-rerun cell binds, then every graded test cell (visible and hidden tests alike) that reads
+rerun cell binds in the notebook's namespace (`_names`: a function's locals are its own), then
+every graded test cell (visible and hidden tests alike) that reads
 such a name, and returns which test cells passed. The other test cells would run exactly as
 for the solution, which `test_the_solution_passes_every_test_cell` grades. `record_calls` wraps every function an
 answer cell defines so a test can see which arguments the checkers tried.
@@ -99,17 +100,68 @@ def zoo_entries(assignment: str) -> list[ZooEntry]:
     return [load_entry(path) for path in sorted((ZOO / assignment).glob("*.py"))]
 
 
-def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds, names it reads), from its syntax tree."""
-    bound, read = set(), set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Name):
-            (bound if isinstance(node.ctx, ast.Store) else read).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
-            bound.add(node.name)
+def _root_name(node: ast.expr) -> str:
+    """"model" for model.fc.weight[0]; "" where the object is not a name (f().x)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def _binds(statement: ast.stmt) -> set[str]:
+    """The names one top-level statement binds in the notebook's namespace. A name assigned
+    inside a function, class or lambda body is that body's own (a local); everything else errs
+    on the side of binding: a deleted name, a loop or comprehension variable, an `except ... as`
+    name, an object whose attribute or item is assigned."""
+    bound, pending = set(), [statement]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+            bound.add(_root_name(node))  # x.weight = ..., x[i] = ...: x changes
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
-    return bound, read
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        if isinstance(node, _SCOPES):  # its decorators, defaults and bases only read
+            bound |= {node.name} if not isinstance(node, ast.Lambda) else set()
+        else:
+            pending += ast.iter_child_nodes(node)
+    return bound - {""}
+
+
+def _loads(node: ast.AST, local: frozenset = frozenset()) -> set[str]:
+    """The names `node` loads, less the locals of the functions and lambdas they sit in: their
+    parameters and the names their bodies bind (not those they declare `global`)."""
+    if isinstance(node, ast.Name):
+        return {node.id} - local if isinstance(node.ctx, ast.Load) else set()
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return set().union(*(_loads(child, local) for child in ast.iter_child_nodes(node)))
+    arguments = node.args
+    outside = [*arguments.defaults, *filter(None, arguments.kw_defaults), *getattr(node, "decorator_list", [])]
+    body = node.body if isinstance(node.body, list) else [node.body]
+    declared = {name for statement in body for n in ast.walk(statement) if isinstance(n, ast.Global)
+                for name in n.names}
+    parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+    inner = local | {a.arg for a in parameters if a} | (set().union(*map(_binds, body)) - declared)
+    return set().union(*(_loads(n, local) for n in outside), *(_loads(statement, inner) for statement in body))
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds in the notebook's namespace, names whose value before the cell it
+    may read), from its syntax tree. A statement reads every name it loads, anywhere in it,
+    except a function's own locals (`_loads`) and the names an earlier statement of the cell
+    bound (`model = f()` then `model(x)` does not read the notebook's `model`); a function may
+    bind a name it declares `global`."""
+    tree = ast.parse(source)
+    bound, read = set(), set()
+    for statement in tree.body:
+        read |= _loads(statement) - bound
+        bound |= _binds(statement)
+    return bound | {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}, read
 
 
 def _run(source: str, namespace: dict) -> str | None:
@@ -136,7 +188,7 @@ def _solution_state(assignment: str) -> dict:
     return namespace
 
 
-def _private_copy(namespace: dict) -> dict:
+def private_copy(namespace: dict) -> dict:
     """A deep copy where one can be made (tensors, models), so no run changes the next one's state."""
     copied = {}
     for name, value in namespace.items():
@@ -186,15 +238,27 @@ def grade_answers(assignment: str, replacements: dict[str, str] | None = None, w
             if wrap and _nbgrader(cell).get("solution"):
                 wrap(namespace, set(namespace) - before)
         return _run_tests(tests, namespace, Graded())
-    namespace, reached = _private_copy(_solution_state(assignment)), set()
-    for cell in cells:
-        grade_id = _nbgrader(cell).get("grade_id")
-        source = replacements.get(grade_id, cell.source)
-        bound, read = _names(source)
-        if not _is_test(cell) and (grade_id in replacements or read & reached):
-            reached |= bound
-            _run(source, namespace)
+    namespace = private_copy(_solution_state(assignment))
+    answers_and_setup = [(_nbgrader(c).get("grade_id"), c.source) for c in cells if not _is_test(c)]
+    rerun, reached = downstream(answers_and_setup, replacements)
+    for _, source in rerun:
+        _run(source, namespace)
     return _run_tests(tests, namespace, Graded(), reached)
+
+
+def downstream(cells: list[tuple[str, str]], replacements: dict[str, str]) -> tuple[list[tuple[str, str]], set[str]]:
+    """The (name, source) cells, in order, that `replacements` (name -> new source) can change:
+    each replaced cell, as replaced, and every cell that reads a name a cell before it in this
+    list binds; and the names they bind. Names are read from the syntax (`_names`), so the
+    list errs on the side of rerunning."""
+    rerun, reached = [], set()
+    for name, source in cells:
+        source = replacements.get(name, source)
+        bound, read = _names(source)
+        if name in replacements or read & reached:
+            reached |= bound
+            rerun.append((name, source))
+    return rerun, reached
 
 
 def _summary(value):

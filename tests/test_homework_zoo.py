@@ -6,7 +6,16 @@ and hidden tests every argument a question names must take at least two values.
 """
 
 import pytest
-from homework_zoo import ASSIGNMENTS, grade_answers, graded_cell_ids, new_calls, record_calls, zoo_entries
+from homework_zoo import (
+    ASSIGNMENTS,
+    _names,
+    downstream,
+    grade_answers,
+    graded_cell_ids,
+    new_calls,
+    record_calls,
+    zoo_entries,
+)
 
 ENTRIES = [pytest.param(a, e, id=f"{a}/{e.path.stem}") for a in ASSIGNMENTS for e in zoo_entries(a)]
 
@@ -47,3 +56,24 @@ def test_the_zoo_has_eight_wrong_and_three_right_answers(assignment):
     assert sum(bool(e.loses) for e in entries) >= 8 and sum(not e.loses for e in entries) >= 3
     assert wrong == set(graded_cell_ids(assignment)), "every autograded question needs a realistic wrong answer"
 
+
+
+def test_a_cell_binds_its_top_level_names_and_not_its_functions_locals():
+    source = ("import torch.nn as nn\nfrom math import sqrt as root\nmodel.fc.weight[0] = 1\nfor i in range(2): pass\n"
+              "def train(x, steps=default):\n    loss = x.sum()\n    global seen\n    seen = loss\n"
+              "    return helper(loss)\n"
+              "try:\n    pass\nexcept ValueError as error:\n    del stale\n")
+    bound, read = _names(source)
+    assert bound == {"nn", "root", "model", "i", "train", "seen", "error", "stale"}
+    assert {"default", "helper", "range", "ValueError", "model"} <= read and not {"x", "loss", "steps"} & read
+    assert _names("f = lambda t: t + shift\n")[1] == {"shift"}
+    assert _names("model = train()\nassert model(x).shape == (2, 10)\n")[1] == {"train", "x"}  # its own model
+    assert {"range", "w"} <= _names("for step in range(3):\n    w = w - step\n")[1]  # the notebook's w, first
+
+
+def test_a_replaced_cell_reaches_the_cells_that_read_what_it_binds():
+    cells = [("a", "def f(n):\n    total = n\n    return total"), ("b", "y = f(2)"), ("c", "total = 0"),
+             ("d", "print(y)"), ("e", "print(total)")]
+    rerun, reached = downstream(cells, {"a": "def f(n):\n    total = n + 1\n    return total"})
+    assert [name for name, _ in rerun] == ["a", "b", "d"] and reached == {"f", "y"}
+    assert rerun[0][1].endswith("return total") and "n + 1" in rerun[0][1]
