@@ -129,18 +129,21 @@ def _copy_of(generated: Path, root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def course(generated, tmp_path_factory):
-    """The course the batch below is graded into."""
-    return _copy_of(generated, tmp_path_factory.mktemp("course") / "root")
+def course(made_course, tmp_path_factory):
+    """The course `make course` generated and graded the shipped examples into (the test run's
+    one graded course, tests/conftest.py's `made_course`), copied: the batch below adds to it."""
+    _, out, _ = made_course
+    return _copy_of(out / "course", tmp_path_factory.mktemp("course") / "root")
 
 
 @pytest.fixture(scope="module")
-def batch(course, tmp_path_factory):
-    """One batch: the shipped examples, every mutant, and notebooks that raise, print to stderr or are
-    not JSON. A notebook that hangs is tests/hostile.py's `infinite_loop` (test_grading_sandbox, at a
-    45 s cell timeout): here it burned this batch's 120 s timeout of CPU for the same check."""
+def batch(made_course, course, tmp_path_factory):
+    """One batch graded into `course`, after the shipped examples `make course` graded there: every
+    mutant, and notebooks that raise, print to stderr or are not JSON. A notebook that hangs is
+    tests/hostile.py's `infinite_loop` (test_grading_sandbox, at a 45 s cell timeout): here it
+    burned this batch's 120 s timeout of CPU for the same check. Returns (the submissions
+    folder, (student, assignment) -> Outcome for the examples and the batch, the skipped)."""
     submissions = tmp_path_factory.mktemp("submissions")
-    shutil.copytree(EXAMPLES, submissions, dirs_exist_ok=True)
     for hw, mutants in MUTANTS.items():
         for index, (cell_id, code, _) in enumerate(mutants):
             _write_submission(submissions / f"mutant{index}" / hw, hw, {cell_id: _mutant_source(hw, cell_id, code)})
@@ -152,7 +155,8 @@ def batch(course, tmp_path_factory):
     (submissions / "not_json" / hw).mkdir(parents=True)
     (submissions / "not_json" / hw / f"{hw}.ipynb").write_text("{ this is not json")
     outcomes, skipped = grade(course, submissions, jobs=2)
-    return submissions, {(o.student, o.assignment): o for o in outcomes}, skipped
+    examples = made_course[0].outcomes
+    return submissions, {(o.student, o.assignment): o for o in [*examples, *outcomes]}, skipped
 
 
 def test_committed_assignments_equal_a_fresh_generation(course):
