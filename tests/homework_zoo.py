@@ -110,17 +110,18 @@ def _root_name(node: ast.expr) -> str:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
-def _binds(statement: ast.stmt) -> set[str]:
+def _binds(statement: ast.stmt, mutated: bool = True) -> set[str]:
     """The names one top-level statement binds in the notebook's namespace. A name assigned
     inside a function, class or lambda body is that body's own (a local); everything else errs
     on the side of binding: a deleted name, a loop or comprehension variable, an `except ... as`
-    name, an object whose attribute or item is assigned."""
+    name, and (`mutated`) an object whose attribute or item is assigned, which changes but
+    stays where it was (inside a function: a global)."""
     bound, pending = set(), [statement]
     while pending:
         node = pending.pop()
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             bound.add(node.id)
-        elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+        elif mutated and isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
             bound.add(_root_name(node))  # x.weight = ..., x[i] = ...: x changes
         elif isinstance(node, ast.alias):
             bound.add((node.asname or node.name).split(".")[0])
@@ -146,7 +147,8 @@ def _loads(node: ast.AST, local: frozenset = frozenset()) -> set[str]:
     declared = {name for statement in body for n in ast.walk(statement) if isinstance(n, ast.Global)
                 for name in n.names}
     parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
-    inner = local | {a.arg for a in parameters if a} | (set().union(*map(_binds, body)) - declared)
+    assigned = set().union(*(_binds(statement, mutated=False) for statement in body))
+    inner = local | {a.arg for a in parameters if a} | (assigned - declared)
     return set().union(*(_loads(n, local) for n in outside), *(_loads(statement, inner) for statement in body))
 
 

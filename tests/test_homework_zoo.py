@@ -67,6 +67,7 @@ def test_a_cell_binds_its_top_level_names_and_not_its_functions_locals():
     assert bound == {"nn", "root", "model", "i", "train", "seen", "error", "stale"}
     assert {"default", "helper", "range", "ValueError", "model"} <= read and not {"x", "loss", "steps"} & read
     assert _names("f = lambda t: t + shift\n")[1] == {"shift"}
+    assert _names("def grow(size):\n    net.head = size\n")[1] == {"net"}  # a global changed, not a local
     assert _names("model = train()\nassert model(x).shape == (2, 10)\n")[1] == {"train", "x"}  # its own model
     assert {"range", "w"} <= _names("for step in range(3):\n    w = w - step\n")[1]  # the notebook's w, first
 
