@@ -140,7 +140,7 @@ def course(made_course, tmp_path_factory):
 def batch(made_course, course, tmp_path_factory):
     """One batch graded into `course`, after the shipped examples `make course` graded there: every
     mutant, and notebooks that raise, print to stderr or are not JSON. A notebook that hangs is
-    tests/hostile.py's `infinite_loop` (test_grading_sandbox, at a 45 s cell timeout): here it
+    tests/hostile.py's `infinite_loop` (test_grading_sandbox, at a 20 s cell timeout): here it
     burned this batch's 120 s timeout of CPU for the same check. Returns (the submissions
     folder, (student, assignment) -> Outcome for the examples and the batch, the skipped)."""
     submissions = tmp_path_factory.mktemp("submissions")

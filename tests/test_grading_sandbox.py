@@ -37,11 +37,17 @@ def _digest(folder: Path, skip=()) -> dict:
             for p in files if not any(str(p.relative_to(folder)).startswith(s) for s in skip)}
 
 
+# Seconds per cell: hw1's honest cells take a few, and tests/hostile.py's infinite_loop burns all
+# of it (test_grading_dask grades the same hw1 answers at 15 s).
+CELL_TIMEOUT = 20
+
+
 @pytest.fixture(scope="module")
 def battery(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "solutions" / HW, course / "solutions" / HW)
-    (course / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 45\n")
+    (course / "nbgrader_config.py").write_text(
+        (ROOT / "nbgrader_config.py").read_text() + f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
     generate(course, [HW])
     submissions = tmp_path_factory.mktemp("submissions")
     for student in ("alt_correct", "typical_mistakes", "blank"):
@@ -51,7 +57,7 @@ def battery(tmp_path_factory):
     before_subs = _digest(submissions)
     before_course = _digest(course, skip=("gradebook.db", "autograded", "logs"))
     before_repo = _digest(ROOT / "solutions")
-    limits = Limits(cell_timeout=45, wall_timeout=300, memory_mb=2048, nproc=48, output_cap=200_000)
+    limits = Limits(cell_timeout=CELL_TIMEOUT, wall_timeout=300, memory_mb=2048, nproc=48, output_cap=200_000)
     outcomes, skipped = grade(course, submissions, jobs=2, limits=limits)
     print(summary_table(outcomes, skipped))
     return {
