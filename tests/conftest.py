@@ -22,9 +22,10 @@ CUDA = torch.cuda.is_available()
 # The modules that take longest, longest first (from `make test`'s slowest steps, ci-local on
 # 2026-11-30). They are handed to the xdist workers first, so that no worker starts one of them
 # while the other has nothing left (the Makefile turns off xdist's own order, by test count).
-LONGEST_FIRST = ["test_grading_course", "test_release", "test_homework_zoo", "test_make_course",
-                 "test_grading_dask", "test_student_lectures", "test_browser", "test_grading_sandbox",
-                 "test_semester_exchange", "test_gpu_check", "test_visualize_plots"]
+# test_grading_course, first, builds `made_course`; test_make_course and test_browser reuse it.
+LONGEST_FIRST = ["test_grading_course", "test_release", "test_homework_zoo", "test_grading_dask",
+                 "test_student_lectures", "test_browser", "test_grading_sandbox", "test_semester_exchange",
+                 "test_gpu_check", "test_visualize_plots"]
 
 
 def _longest_first(item) -> int:

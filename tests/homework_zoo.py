@@ -12,11 +12,11 @@ cells it should lose:
 
 `grade_answers` starts from the state the solution notebook's cells leave (computed once per
 assignment), reruns in order each replaced answer cell and every cell that reads a name a
-rerun cell binds in the notebook's namespace (`_names`: a function's locals are its own), then
-every graded test cell (visible and hidden tests alike) that reads
-such a name, and returns which test cells passed. The other test cells would run exactly as
-for the solution, which `test_the_solution_passes_every_test_cell` grades. `record_calls` wraps every function an
-answer cell defines so a test can see which arguments the checkers tried.
+rerun cell binds in the notebook's namespace (`downstream`; `_names`: a function's locals are
+its own), then every graded test cell (visible and hidden tests alike) that reads such a
+name, and returns which test cells passed. The other test cells would run exactly as for the
+solution, which `test_the_solution_passes_every_test_cell` grades. `record_calls` wraps
+every function an answer cell defines so a test can see which arguments the checkers tried.
 """
 
 from __future__ import annotations

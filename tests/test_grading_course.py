@@ -141,8 +141,8 @@ def batch(made_course, course, tmp_path_factory):
     """One batch graded into `course`, after the shipped examples `make course` graded there: every
     mutant, and notebooks that raise, print to stderr or are not JSON. A notebook that hangs is
     tests/hostile.py's `infinite_loop` (test_grading_sandbox, at a 20 s cell timeout): here it
-    burned this batch's 120 s timeout of CPU for the same check. Returns (the submissions
-    folder, (student, assignment) -> Outcome for the examples and the batch, the skipped)."""
+    burned this batch's 120 s timeout of CPU for the same check. Returns ((student, assignment)
+    -> Outcome for the examples and the batch, the skipped)."""
     submissions = tmp_path_factory.mktemp("submissions")
     for hw, mutants in MUTANTS.items():
         for index, (cell_id, code, _) in enumerate(mutants):
@@ -156,7 +156,7 @@ def batch(made_course, course, tmp_path_factory):
     (submissions / "not_json" / hw / f"{hw}.ipynb").write_text("{ this is not json")
     outcomes, skipped = grade(course, submissions, jobs=2)
     examples = made_course[0].outcomes
-    return submissions, {(o.student, o.assignment): o for o in [*examples, *outcomes]}, skipped
+    return {(o.student, o.assignment): o for o in [*examples, *outcomes]}, skipped
 
 
 def test_committed_assignments_equal_a_fresh_generation(course):
@@ -182,7 +182,7 @@ def _manual(scores):
 
 
 def test_shipped_examples_grade_as_intended(batch):
-    _, outcomes, skipped = batch
+    outcomes, skipped = batch
     assert skipped == []
     for hw in assignment_ids(ROOT):
         alt, blank, typical = (outcomes[(student, hw)] for student in ("alt_correct", "blank", "typical_mistakes"))
@@ -206,7 +206,6 @@ def test_written_answers_wait_for_a_grader_in_the_gradebook(course, batch):
 
 @pytest.mark.parametrize("hw", sorted(MUTANTS))
 def test_each_mutant_loses_exactly_its_own_cell(course, batch, hw):
-    _, outcomes, _ = batch
     scores = {(s.student, s.assignment): s for s in read_scores(db_url(course))}
     full = {c.cell: c.max_score for c in scores[("alt_correct", hw)].cells if not c.manual}
     assert len(MUTANTS[hw]) >= 3
@@ -217,7 +216,7 @@ def test_each_mutant_loses_exactly_its_own_cell(course, batch, hw):
 
 
 def test_broken_notebooks_still_get_a_grade_and_the_batch_goes_on(course, batch):
-    _, outcomes, _ = batch
+    outcomes, _ = batch
     hw = "hw1_cnn_arithmetic"
     scores = {s.student: s for s in read_scores(db_url(course), hw)}
     for student in ("raises", "stderr"):

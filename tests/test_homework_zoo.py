@@ -57,7 +57,6 @@ def test_the_zoo_has_eight_wrong_and_three_right_answers(assignment):
     assert wrong == set(graded_cell_ids(assignment)), "every autograded question needs a realistic wrong answer"
 
 
-
 def test_a_cell_binds_its_top_level_names_and_not_its_functions_locals():
     source = ("import torch.nn as nn\nfrom math import sqrt as root\nmodel.fc.weight[0] = 1\nfor i in range(2): pass\n"
               "def train(x, steps=default):\n    loss = x.sum()\n    global seen\n    seen = loss\n"
