@@ -53,7 +53,8 @@ def warm_up() -> float:
     for name in ("numpy", "torch", "torch.nn.functional", "matplotlib", "matplotlib.pyplot", "course_lib",
                  "course_lib.grading", "course_lib.arithmetic", "course_lib.layers", "course_lib.initialization",
                  "course_lib.augment", "course_lib.transfer", "course_lib.data", "course_lib.models",
-                 "course_lib.device", "course_lib.visualize", "course_lib.train"):
+                 "course_lib.device", "course_lib.visualize", "course_lib.train",
+                 "torchvision.transforms.v2"):  # what course_lib.augment imports when hw3 first augments
         try:
             importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 - a missing optional module only costs warmth
