@@ -94,8 +94,14 @@ def _data() -> str:
     return '<ul class="cards">\n' + "\n".join(items) + "\n</ul>"
 
 
+def _breakable(name: str) -> str:
+    """An identifier that may wrap after each underscore (hw1_cnn_arithmetic), so that the
+    grade table fits the page's width at 1280 px."""
+    return _e(name).replace("_", "_<wbr>")
+
+
 def _grades(assignments: list[str], rows: dict[str, dict[str, str]], links: dict[str, str]) -> str:
-    head = "<tr><th>sample submission</th>" + "".join(f"<th>{_e(a)}</th>" for a in assignments) + "</tr>"
+    head = "<tr><th>sample submission</th>" + "".join(f"<th>{_breakable(a)}</th>" for a in assignments) + "</tr>"
     body = ["<tr><td>" + _e(student) + "</td>" + "".join(f"<td>{_e(cells.get(a, '-'))}</td>" for a in assignments)
             + "</tr>" for student, cells in rows.items()]
     more = " &middot; ".join(f'<a href="{_e(href)}">{_e(label)}</a>' for label, href in links.items())

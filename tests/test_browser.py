@@ -295,6 +295,8 @@ def test_built_pages_links_images_and_console(browser, made_course):
     page = browser.page()
     page.goto(home.as_uri(), wait_until="load")
     _shot(page, "home")
+    scroll, width = page.eval_on_selector("div.table", "table => [table.scrollWidth, table.clientWidth]")
+    assert scroll <= width, f"the grade table scrolls sideways at 1280 px ({scroll} px in {width} px)"
     pages, missing, broken = [], [], {}
     for url in dict.fromkeys(_links(page)):
         target = _local(url)
