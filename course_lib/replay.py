@@ -39,11 +39,33 @@ class HomeworkAnswer(NotImplementedError):
 
 
 def homework_error(name: str, qid: str, notebook: str) -> HomeworkAnswer:
-    """The error a stripped function raises: 'conv2d_forward is homework hw1 Q4: ...'."""
+    """The error a stripped function raises: 'conv2d_forward is homework hw1 Q4: ...'. When
+    the student reached it through another course_lib function ('_mirrored is homework hw3
+    Q2, needed by tta_predict: ...'), that function is named too: a helper's own name may
+    mean nothing to the student."""
     number, question = qid.split(".")
-    return HomeworkAnswer(f"{name} is homework {number} {question}: write it in {notebook}. The student edition "
-                          "of course_lib leaves the answers out; it holds the reference's results for the inputs "
-                          "of the visible tests only")
+    stub = inspect.currentframe().f_back
+    entry = _entry_point(stub)
+    needed_by = f", needed by {entry}" if entry and entry != stub.f_code.co_qualname else ""
+    return HomeworkAnswer(f"{name} is homework {number} {question}{needed_by}: write it in {notebook}. The student "
+                          "edition of course_lib leaves the answers out; it holds the reference's results for the "
+                          "inputs of the visible tests only")
+
+
+def _entry_point(stub) -> str | None:
+    """The qualified name of the course_lib function the student's code called to reach the
+    frame `stub`: the outermost course_lib frame below the student's own code (a notebook
+    cell or script, `__main__`) or a checker (which calls the student's function). Other
+    libraries' frames on the way (torch calling a hook) are passed over."""
+    entry, frame = None, stub
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module == "__main__" or module.startswith("course_lib.grading"):
+            break
+        if module.startswith("course_lib."):
+            entry = frame.f_code.co_qualname
+        frame = frame.f_back
+    return entry
 
 
 #: homework ("hw3") -> keys of the checkers' reference computations marked `replayable`

@@ -236,7 +236,21 @@ def test_summarize_keeps_its_counts_where_receptive_fields_are_homework(student_
                           env={**os.environ, "PYTHONPATH": str(package.parent)})
     counts, raised = done.stdout.strip().splitlines()
     assert counts.startswith("20 None ") and "receptive fields: _grow is homework hw4 Q2" in counts, counts
-    assert raised.startswith("raised _grow is homework hw4 Q2"), raised
+    assert raised.startswith("raised _grow is homework hw4 Q2, needed by receptive_field: write it in "), raised
+
+
+def test_a_left_out_helper_names_the_function_the_student_called(student_tree):
+    package, _ = student_tree
+    code = ("import torch\nfrom course_lib import augment\n"
+            "calls = [lambda: augment.tta_views(torch.rand(2, 1, 4, 4), 'flip'),\n"
+            "         lambda: augment._mirrored(torch.rand(2, 1, 4, 4))]\n"
+            "for call in calls:\n"
+            "    try:\n        call()\n"
+            "    except NotImplementedError as error:\n        print(str(error).split(': write it')[0])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=package.parent,
+                          env={**os.environ, "PYTHONPATH": str(package.parent)})
+    assert done.stdout.splitlines() == ["_mirrored is homework hw3 Q2, needed by tta_views",
+                                        "_mirrored is homework hw3 Q2"]
 
 
 @pytest.mark.slow
