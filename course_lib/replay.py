@@ -41,7 +41,7 @@ class HomeworkAnswer(NotImplementedError):
 def homework_error(name: str, qid: str, notebook: str) -> HomeworkAnswer:
     """The error a stripped function raises: 'conv2d_forward is homework hw1 Q4: ...'. When
     the student reached it through another course_lib function ('_mirrored is homework hw3
-    Q2, needed by tta_predict: ...'), that function is named too: a helper's own name may
+    Q2, needed by tta_views: ...'), that function is named too: a helper's own name may
     mean nothing to the student."""
     number, question = qid.split(".")
     stub = inspect.currentframe().f_back

@@ -222,6 +222,12 @@ def _hidden_test_lines() -> list[str]:
     return lines
 
 
+def _python_on(package: Path, code: str) -> str:
+    """What `code` prints, run by Python with the student edition's source `package` first on its path."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=package.parent,
+                          env={**os.environ, "PYTHONPATH": str(package.parent)}).stdout
+
+
 def test_summarize_keeps_its_counts_where_receptive_fields_are_homework(student_tree):
     package, _ = student_tree
     code = ("import torch.nn as nn\n"
@@ -232,9 +238,7 @@ def test_summarize_keeps_its_counts_where_receptive_fields_are_homework(student_
             "    receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3)), (1, 8, 8))\n"
             "except NotImplementedError as error:\n"
             "    print('raised', error)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=package.parent,
-                          env={**os.environ, "PYTHONPATH": str(package.parent)})
-    counts, raised = done.stdout.strip().splitlines()
+    counts, raised = _python_on(package, code).strip().splitlines()
     assert counts.startswith("20 None ") and "receptive fields: _grow is homework hw4 Q2" in counts, counts
     assert raised.startswith("raised _grow is homework hw4 Q2, needed by receptive_field: write it in "), raised
 
@@ -247,10 +251,8 @@ def test_a_left_out_helper_names_the_function_the_student_called(student_tree):
             "for call in calls:\n"
             "    try:\n        call()\n"
             "    except NotImplementedError as error:\n        print(str(error).split(': write it')[0])\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=package.parent,
-                          env={**os.environ, "PYTHONPATH": str(package.parent)})
-    assert done.stdout.splitlines() == ["_mirrored is homework hw3 Q2, needed by tta_views",
-                                        "_mirrored is homework hw3 Q2"]
+    assert _python_on(package, code).splitlines() == ["_mirrored is homework hw3 Q2, needed by tta_views",
+                                                      "_mirrored is homework hw3 Q2"]
 
 
 @pytest.mark.slow
